@@ -1,0 +1,6 @@
+"""pixelvit: Vision Transformers that read an image one pixel per token, beside patch-based ViTs."""
+
+from .models import VisionTransformer, create_model, from_pretrained, list_models, save_pretrained
+
+__version__ = "0.1.0"
+__all__ = ["VisionTransformer", "__version__", "create_model", "from_pretrained", "list_models", "save_pretrained"]

@@ -1,0 +1,310 @@
+"""Typed run configuration: YAML files + dotted command-line overrides, validated before any work.
+
+A config is a tree of dataclasses (:class:`Config`). :func:`load_config` reads a YAML file
+(safe loader), applies ``key.sub=value`` overrides (values parsed as YAML scalars), converts
+every field to its annotated type and checks choices and ranges. Any problem raises
+:class:`ConfigError` naming the dotted key, the bad value and what is allowed.
+
+Written here rather than with OmegaConf because OmegaConf has no ``Literal`` choices or range
+checks and its unknown-key errors do not list the valid keys; both would need this layer anyway.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A config value or key is wrong; the message names the key and the fix."""
+
+
+@dataclass
+class ModelConfig:
+    """Which network. ``name`` is a preset (``vit_s/1``); other fields override it when set."""
+
+    name: str = "vit_t/1"
+    patch_size: int | None = None
+    embed_dim: int | None = None
+    depth: int | None = None
+    num_heads: int | None = None
+    mlp_ratio: float = 4.0
+    tokenizer: Literal["linear", "dictionary"] = "linear"
+    pos_embed: Literal["learned", "sincos", "none"] = "learned"
+    pos_embed_std: float = 0.02
+    global_pool: Literal["token", "avg"] = "token"
+    class_token: bool = True
+    drop_rate: float = 0.0
+    drop_path_rate: float = 0.1
+    grad_checkpointing: bool = False
+
+
+@dataclass
+class DataConfig:
+    """Which dataset, where, at what size. ``img_size`` must match what the model is built for."""
+
+    name: str = "digits"
+    root: str | None = None
+    img_size: list[int] = field(default_factory=lambda: [8, 8])
+    train_split: str = "train"
+    eval_split: str = "test"
+    num_workers: int = 0
+    limit_train: int | None = None
+    limit_eval: int | None = None
+
+
+@dataclass
+class AugmentConfig:
+    """Training augmentation (evaluation uses none). Per-sample ops run in DataLoader workers on
+    uint8 tensors (torchvision v2); mixup/cutmix and random erasing run on the batch (timm)."""
+
+    crop: Literal["none", "pad", "rrc"] = "none"
+    crop_padding: int = 4
+    crop_scale: list[float] = field(default_factory=lambda: [0.08, 1.0])
+    hflip: float = 0.0
+    randaugment_ops: int = 0
+    randaugment_magnitude: int = 9
+    color_jitter: float = 0.0
+    grayscale: float = 0.0
+    mixup: float = 0.0
+    cutmix: float = 0.0
+    label_smoothing: float = 0.0
+    random_erasing: float = 0.0
+
+
+@dataclass
+class OptimConfig:
+    """AdamW with per-step linear warmup then cosine decay. ``lr`` = ``blr`` × batch / 256 unless set."""
+
+    lr: float | None = None
+    blr: float = 1e-3
+    min_lr: float = 1e-6
+    weight_decay: float = 0.05
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    warmup_epochs: float = 0.0
+    clip_grad: float | None = None
+
+
+@dataclass
+class TrainConfig:
+    """The loop: length, batch, precision, evaluation, checkpoints."""
+
+    epochs: int = 10
+    batch_size: int = 64
+    accum_steps: int = 1
+    max_steps: int | None = None
+    precision: Literal["fp32", "bf16"] = "bf16"
+    device: str = "auto"
+    seed: int = 0
+    ema_decay: float | None = None
+    eval_every: int = 1
+    checkpoint_every_steps: int = 0
+    keep_checkpoints: int = 2
+    log_every_steps: int = 20
+    progress: bool = True
+
+
+@dataclass
+class PaperResult:
+    """What the paper reports for this row, and where the recipe comes from (for reports)."""
+
+    table: str = ""
+    metrics: dict[str, float] = field(default_factory=dict)
+    recipe_source: str = ""
+
+
+@dataclass
+class Config:
+    """One run. ``run_dir`` defaults to ``runs/<config file stem>``."""
+
+    task: Literal["classify"] = "classify"
+    run_dir: str | None = None
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    paper: PaperResult = field(default_factory=PaperResult)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+# ---- loading ------------------------------------------------------------------------------------
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    """Read a YAML file (or start from defaults), apply ``a.b=value`` overrides, type-check, validate."""
+    raw: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file {path} not found")
+        try:
+            raw = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{path} is not valid YAML: {e}") from None
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{path} must hold a mapping of config sections, got {type(raw).__name__}")
+    for item in overrides:
+        apply_override(raw, item)
+    cfg = from_dict(Config, raw)
+    if cfg.run_dir is None and path is not None:
+        cfg.run_dir = str(Path("runs") / Path(path).stem)
+    validate(cfg)
+    return cfg
+
+
+def apply_override(raw: dict[str, Any], item: str) -> None:
+    """``"optim.lr=1e-3"`` -> raw["optim"]["lr"] = 0.001 (the value is parsed as YAML)."""
+    key, sep, value = item.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"override {item!r} is not of the form key.sub=value (e.g. model.patch_size=2)")
+    try:
+        parsed = yaml.safe_load(value) if value.strip() else None
+    except yaml.YAMLError:
+        parsed = value
+    node = raw
+    parts = key.strip().split(".")
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"override {item!r}: {part!r} is a value, not a section")
+        node = child
+    node[parts[-1]] = parsed
+
+
+def from_dict(cls: type, data: Any, prefix: str = "") -> Any:
+    """Build dataclass ``cls`` from a mapping, converting each field to its annotation."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{prefix or 'config'} must be a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = [k for k in data if k not in names]
+    if unknown:
+        key = unknown[0]
+        close = difflib.get_close_matches(str(key), names, n=3)
+        hint = f" Did you mean {', '.join(prefix + c for c in close)}?" if close else ""
+        raise ConfigError(f"unknown key {prefix}{key}.{hint} Valid keys here: {', '.join(names)}")
+    kwargs = {name: convert(hints[name], data[name], f"{prefix}{name}") for name in names if name in data}
+    return cls(**kwargs)
+
+
+def convert(tp: Any, value: Any, key: str) -> Any:
+    """Convert ``value`` to annotation ``tp`` (dataclass, Optional, Literal, list, dict, scalars)."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if dataclasses.is_dataclass(tp):
+        return from_dict(tp, value if value is not None else {}, key + ".")
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return convert(inner[0], value, key)
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(f"{key}={value!r} is not a valid choice; choose one of: {', '.join(map(str, args))}")
+        return value
+    if origin is list:
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{key} must be a list like [1, 2], got {value!r}")
+        return [convert(args[0], v, f"{key}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key} must be a mapping, got {value!r}")
+        return {str(k): convert(args[1], v, f"{key}.{k}") for k, v in value.items()}
+    return _scalar(tp, value, key)
+
+
+def _scalar(tp: type, value: Any, key: str) -> Any:
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+    elif tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+    elif tp is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):  # YAML 1.1 reads "1e-3" (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
+    elif tp is str:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return str(value)
+    else:
+        raise ConfigError(f"{key}: unsupported annotation {tp!r}")
+    raise ConfigError(f"{key} must be a {tp.__name__}, got {value!r} ({type(value).__name__})")
+
+
+# ---- validation ---------------------------------------------------------------------------------
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise ConfigError(message)
+
+
+def validate(cfg: Config) -> None:
+    """Range and consistency checks that types alone cannot express."""
+    m, d, a, o, t = cfg.model, cfg.data, cfg.augment, cfg.optim, cfg.train
+    from .models.registry import decode_variant
+
+    try:
+        decode_variant(m.name)
+    except ValueError as e:
+        raise ConfigError(f"model.name: {e}") from None
+    for key, value in [("model.patch_size", m.patch_size), ("model.embed_dim", m.embed_dim), ("model.depth", m.depth)]:
+        _check(value is None or value >= 1, f"{key}={value} must be >= 1")
+    _check(m.num_heads is None or m.num_heads >= 1, f"model.num_heads={m.num_heads} must be >= 1")
+    _check(m.pos_embed_std > 0, f"model.pos_embed_std={m.pos_embed_std} must be > 0")
+    _check(m.global_pool == "avg" or m.class_token, "model.global_pool=token needs model.class_token=true")
+    for key in ("drop_rate", "drop_path_rate"):
+        _check(0.0 <= getattr(m, key) < 1.0, f"model.{key}={getattr(m, key)} must be in [0, 1)")
+    _check(len(d.img_size) == 2 and min(d.img_size) >= 1, f"data.img_size={d.img_size} must be [height, width]")
+    _check(d.num_workers >= 0, f"data.num_workers={d.num_workers} must be >= 0")
+    for key in ("limit_train", "limit_eval"):
+        _check(getattr(d, key) is None or getattr(d, key) >= 1, f"data.{key} must be >= 1 or null")
+    _check(
+        len(a.crop_scale) == 2 and 0 < a.crop_scale[0] <= a.crop_scale[1] <= 1,
+        f"augment.crop_scale={a.crop_scale} must be [lo, hi] in (0, 1]",
+    )
+    for key in ("hflip", "grayscale", "random_erasing", "label_smoothing"):
+        _check(0.0 <= getattr(a, key) <= 1.0, f"augment.{key}={getattr(a, key)} must be in [0, 1]")
+    for key in ("mixup", "cutmix", "color_jitter"):
+        _check(getattr(a, key) >= 0.0, f"augment.{key}={getattr(a, key)} must be >= 0")
+    _check(0 <= a.randaugment_magnitude <= 30, f"augment.randaugment_magnitude={a.randaugment_magnitude} must be in 0..30")
+    if m.tokenizer == "dictionary":
+        _check(
+            a.mixup == 0 and a.random_erasing == 0,
+            "augment.mixup and augment.random_erasing make non-integer pixels, which model.tokenizer=dictionary "
+            "cannot look up; set them to 0 (cutmix keeps pixel values and is allowed)",
+        )
+    _check(o.lr is None or o.lr > 0, f"optim.lr={o.lr} must be > 0")
+    _check(o.blr > 0 and o.min_lr >= 0, "optim.blr must be > 0 and optim.min_lr >= 0")
+    _check(o.weight_decay >= 0, f"optim.weight_decay={o.weight_decay} must be >= 0")
+    _check(len(o.betas) == 2 and all(0 <= b < 1 for b in o.betas), f"optim.betas={o.betas} must be two values in [0, 1)")
+    _check(o.warmup_epochs >= 0, f"optim.warmup_epochs={o.warmup_epochs} must be >= 0")
+    _check(o.clip_grad is None or o.clip_grad > 0, f"optim.clip_grad={o.clip_grad} must be > 0 or null")
+    _check(t.epochs >= 1, f"train.epochs={t.epochs} must be >= 1")
+    _check(t.batch_size >= 1 and t.accum_steps >= 1, "train.batch_size and train.accum_steps must be >= 1")
+    _check(t.max_steps is None or t.max_steps >= 1, f"train.max_steps={t.max_steps} must be >= 1 or null")
+    _check(t.ema_decay is None or 0 < t.ema_decay < 1, f"train.ema_decay={t.ema_decay} must be in (0, 1) or null")
+    _check(t.eval_every >= 1 and t.log_every_steps >= 1, "train.eval_every and train.log_every_steps must be >= 1")
+    _check(
+        t.keep_checkpoints >= 1 and t.checkpoint_every_steps >= 0,
+        "train.keep_checkpoints must be >= 1, checkpoint_every_steps >= 0",
+    )
+    _check(t.device in ("auto", "cpu") or t.device.startswith("cuda"), f"train.device={t.device!r}: choose auto, cpu or cuda[:N]")

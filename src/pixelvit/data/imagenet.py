@@ -1,0 +1,239 @@
+"""ImageNet (ILSVRC-2012) from the usual ``ROOT/{train,val}/<wnid>/*.JPEG`` folders.
+
+Decoding 1.3 million JPEGs takes hours, so it is a separate step, :func:`prepare_imagenet`
+(``pixelvit prepare imagenet --root ROOT --size 28``): each image is fitted to size×size (shorter
+side resized, bicubic antialiased, center crop) into a preallocated memory-mapped ``.npy``. It works
+in chunks and records finished chunks in ``progress.json``, so a killed run resumes where it
+stopped. When every chunk is done and the counts check out it writes ``meta.json``, which marks the
+cache complete. :func:`load_imagenet` only memory-maps a complete cache.
+
+Cache folder (default ``ROOT/cache_{size}``): ``{split}.npy`` (uint8 (N, 3, size, size)),
+``{split}_labels.npy`` (int64 (N,)), ``progress.json``, ``meta.json``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+from collections.abc import Sequence
+from multiprocessing.pool import Pool
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from ..io import write_json_atomic
+from .base import ImageArrays
+from .cache import fingerprint, save_npy_atomic
+from .errors import check_split, need_root
+from .folders import class_folders, scan_split
+from .imageio import decode_into, decode_pool
+
+SPLITS = ("train", "val")
+CHUNK = 1000
+FORMAT = 1
+HOW_TO_GET = (
+    "ImageNet (ILSVRC-2012) is expected as ROOT/train/<wnid>/*.JPEG and ROOT/val/<wnid>/*.JPEG, with the\n"
+    "same wnid folders in both. Download ILSVRC2012_img_train.tar and ILSVRC2012_img_val.tar from\n"
+    "https://image-net.org (needs an account), unpack train (one tar per wnid) and sort val into wnid\n"
+    "folders (e.g. with the widely used valprep.sh). Then decode it once: pixelvit prepare imagenet --root ROOT --size 28"
+)
+
+
+def _command(root: Path | str, size: int | str) -> str:
+    return f"pixelvit prepare imagenet --root {root} --size {size}"
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def scan_imagenet(root: Path, splits: Sequence[str]) -> tuple[dict[str, tuple[list[Path], np.ndarray]], list[str]]:
+    """Files and labels of each split, and the sorted wnids, which must be the same in every split."""
+    classes = class_folders(root / splits[0])
+    for split in splits[1:]:
+        other = class_folders(root / split)
+        if other != classes:
+            only = sorted(set(classes) ^ set(other))
+            raise ValueError(
+                f"{root / splits[0]} and {root / split} hold different class folders ({len(classes)} vs {len(other)}; "
+                f"e.g. {', '.join(only[:5])}): both splits must have the same wnid folders"
+            )
+    found = {}
+    for split in splits:
+        files, targets, _ = scan_split(root / split, classes)
+        found[split] = (files, targets)
+    return found, classes
+
+
+def _prepare_split(
+    out: Path,
+    split: str,
+    files: list[Path],
+    targets: np.ndarray,
+    size: int,
+    pool: Pool | None,
+    progress: dict,
+    chunk: int,
+    root: Path,
+) -> None:
+    """Decode the chunks of ``split`` not yet done into ``out/{split}.npy``, recording each in ``progress.json``."""
+    images_path, labels_path = out / f"{split}.npy", out / f"{split}_labels.npy"
+    shape = (len(files), 3, size, size)
+    digest = fingerprint(files, targets, progress["classes"], base=root, sizes=False)
+    entry = progress["splits"].get(split)
+    fresh = entry is None or entry.get("fingerprint") != digest or entry.get("chunk") != chunk
+    fresh = fresh or not images_path.exists() or not labels_path.exists()
+    if not fresh:
+        try:
+            images = np.lib.format.open_memmap(images_path, mode="r+")
+            fresh = images.shape != shape or images.dtype != np.uint8
+        except (OSError, ValueError):  # a damaged file: start the split again
+            fresh = True
+    if fresh:  # record "nothing done" before touching the arrays, so a kill in between cannot leave stale chunks marked done
+        entry = progress["splits"][split] = {"fingerprint": digest, "count": len(files), "chunk": chunk, "done": []}
+        write_json_atomic(out / "progress.json", progress)
+        save_npy_atomic(labels_path, targets)
+        images = np.lib.format.open_memmap(images_path, mode="w+", dtype=np.uint8, shape=shape)
+    done = set(entry["done"])
+    todo = [c for c in range(math.ceil(len(files) / chunk)) if c not in done]
+    remaining = sum(min(len(files), (c + 1) * chunk) - c * chunk for c in todo)
+    with tqdm(total=len(files), initial=len(files) - remaining, desc=f"imagenet {split} {size}px", unit="img") as bar:
+        for c in todo:
+            lo, hi = c * chunk, min(len(files), (c + 1) * chunk)
+            decode_into(images[lo:hi], files[lo:hi], pool, bar)
+            images.flush()
+            entry["done"] = sorted({*entry["done"], c})
+            write_json_atomic(out / "progress.json", progress)
+    del images
+
+
+def verify_split(out: Path, split: str, entry: dict, size: int, n_files: int | None = None) -> int:
+    """Check one prepared split: every chunk done, array and labels of the recorded length; return it.
+
+    ``n_files``: the number of image files found now, which must match too. Raises ``RuntimeError``.
+    """
+    count = int(entry["count"])
+    problems = []
+    if n_files is not None and n_files != count:
+        problems.append(f"{n_files} image files found but {count} prepared")
+    missing = sorted(set(range(math.ceil(count / entry["chunk"]))) - set(entry["done"]))
+    if missing:
+        problems.append(f"{len(missing)} chunks not done (first: {missing[0]})")
+    try:
+        images = np.load(out / f"{split}.npy", mmap_mode="r")
+        labels = np.load(out / f"{split}_labels.npy", mmap_mode="r")
+        if images.shape != (count, 3, size, size) or images.dtype != np.uint8:
+            problems.append(f"{split}.npy is {images.dtype} {images.shape}, expected uint8 {(count, 3, size, size)}")
+        if labels.shape != (count,):
+            problems.append(f"{split}_labels.npy has shape {labels.shape}, expected ({count},)")
+    except (OSError, ValueError) as e:
+        problems.append(f"cannot read the arrays: {e}")
+    if problems:
+        raise RuntimeError(f"ImageNet cache {out} failed its check for {split}: {'; '.join(problems)}. Run prepare again.")
+    return count
+
+
+def prepare_imagenet(
+    root: Path,
+    size: int,
+    out: Path | None = None,
+    workers: int = 2,
+    splits: Sequence[str] = SPLITS,
+    chunk: int = CHUNK,
+) -> Path:
+    """Decode ``root/{train,val}/<wnid>/*`` into uint8 (N, 3, size, size) ``.npy`` files in ``out``; return ``out``.
+
+    ``out`` defaults to ``root/cache_{size}``. ``workers`` processes decode; ``chunk`` images make one
+    resumable unit. Rerunning after an interruption redoes only unfinished chunks; rerunning on a
+    complete cache checks it and returns. A corrupt image raises an error naming the file.
+    """
+    root = Path(root).expanduser()
+    if not isinstance(size, int) or size < 1:
+        raise ValueError(f"size must be a positive int, got {size!r}")
+    splits = tuple(splits)
+    for split in splits:
+        check_split("imagenet", split, SPLITS)
+    if not splits:
+        raise ValueError(f"no splits to prepare; choose from {', '.join(SPLITS)}")
+    out = Path(out).expanduser() if out is not None else root / f"cache_{size}"
+    found, classes = scan_imagenet(root, splits)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "meta.json").unlink(missing_ok=True)  # incomplete until verified below
+    progress = _read_json(out / "progress.json") or {}
+    if progress.get("format") != FORMAT or progress.get("size") != size or progress.get("classes") != classes:
+        progress = {"format": FORMAT, "size": size, "classes": classes, "splits": {}}
+    with decode_pool(workers) as pool:
+        for split in splits:
+            files, targets = found[split]
+            _prepare_split(out, split, files, targets, size, pool, progress, chunk, root)
+    counts = {split: verify_split(out, split, progress["splits"][split], size, len(found[split][0])) for split in splits}
+    for split, entry in progress["splits"].items():  # splits prepared by earlier runs stay if still sound
+        if split not in counts:
+            with contextlib.suppress(RuntimeError):
+                counts[split] = verify_split(out, split, entry, size)
+    write_json_atomic(out / "meta.json", {"format": FORMAT, "size": size, "classes": classes, "counts": counts})
+    return out
+
+
+def _cache_dir(root: Path, size: int | None) -> Path:
+    """The cache folder for ``size``: ``root`` itself if it is one, else ``root/cache_{size}``."""
+    if (root / "meta.json").is_file() or (root / "progress.json").is_file():
+        meta = _read_json(root / "meta.json") or _read_json(root / "progress.json") or {}
+        if size is not None and meta.get("size") not in (None, size):
+            raise ValueError(
+                f"the ImageNet cache {root} holds {meta['size']}×{meta['size']} images, not the {size}×{size} asked for; "
+                f"prepare that size with: {_command('IMAGENET_ROOT', size)}"
+            )
+        return root
+    complete = {int(p.name[6:]): p for p in root.glob("cache_*") if p.name[6:].isdigit() and (p / "meta.json").is_file()}
+    if size is None:
+        if len(complete) == 1:
+            return next(iter(complete.values()))
+        which = f"caches at sizes {sorted(complete)}; pass img_size" if complete else "no prepared cache"
+        raise FileNotFoundError(f"ImageNet at {root}: {which}. Prepare one with: {_command(root, 28)}")
+    folder = root / f"cache_{size}"
+    if not folder.is_dir() and complete:
+        sizes = ", ".join(f"{s}×{s} ({p})" for s, p in sorted(complete.items()))
+        raise FileNotFoundError(
+            f"ImageNet at {root} is prepared at {sizes}, not at the {size}×{size} asked for. "
+            f"Prepare that size with: {_command(root, size)}"
+        )
+    return folder
+
+
+def load_imagenet(root: Path | None, split: str = "train", img_size: tuple[int, int] | None = None) -> ImageArrays:
+    """Memory-map the prepared split: uint8 (N, 3, S, S) images, int64 (N,) labels, the wnids as classes.
+
+    ``root``: the ImageNet folder (its ``cache_{S}``) or a cache folder itself. ``img_size`` must be
+    square; ``None`` takes the only prepared size.
+    """
+    check_split("imagenet", split, SPLITS)
+    root = need_root("imagenet", root, HOW_TO_GET)
+    if img_size is not None and img_size[0] != img_size[1]:
+        raise ValueError(f"imagenet is prepared square (size×size); got img_size={tuple(img_size)}")
+    size = None if img_size is None else int(img_size[0])
+    folder = _cache_dir(root, size)
+    meta = _read_json(folder / "meta.json")
+    if meta is None:
+        state = "was interrupted (run it again to resume)" if (folder / "progress.json").is_file() else "has not been run"
+        raise FileNotFoundError(
+            f"no complete ImageNet cache in {folder}: prepare {state}. Run: {_command(root, size or 28)}\n{HOW_TO_GET}"
+        )
+    if size is not None and meta["size"] != size:
+        raise ValueError(f"the ImageNet cache {folder} holds {meta['size']}×{meta['size']} images, not {size}×{size}")
+    if split not in meta["counts"]:
+        raise FileNotFoundError(f"the ImageNet cache {folder} has no {split} split. Run: {_command(root, meta['size'])}")
+    count = meta["counts"][split]
+    images = np.load(folder / f"{split}.npy", mmap_mode="r")
+    targets = np.load(folder / f"{split}_labels.npy")
+    if len(images) != count or len(targets) != count:
+        raise RuntimeError(
+            f"the ImageNet cache {folder} is damaged ({split}: {len(images)} images, meta says {count}); prepare again"
+        )
+    return ImageArrays(images, targets, list(meta["classes"]))

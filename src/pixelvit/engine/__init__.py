@@ -1,0 +1,1 @@
+"""The training engine: one loop (trainer), optimizer/schedule, checkpoints, logging, sampling."""

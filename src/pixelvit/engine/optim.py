@@ -1,0 +1,51 @@
+"""Optimizer and learning-rate schedule."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+
+def param_groups(model: nn.Module, weight_decay: float, lr_scale: Callable[[str], float] | None = None) -> list[dict]:
+    """Split parameters into decayed and not decayed (biases, norms: ndim <= 1, and the names in
+    ``model.no_weight_decay()``: class token, position and dictionary embeddings).
+
+    ``lr_scale(name)`` (optional) gives a per-parameter learning-rate multiplier, e.g. layer-wise
+    decay for fine-tuning; parameters with equal (decay, scale) share a group.
+    """
+    skip = set(model.no_weight_decay()) if hasattr(model, "no_weight_decay") else set()
+    groups: dict[tuple[float, float], dict] = {}
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        wd = 0.0 if p.ndim <= 1 or name in skip else weight_decay
+        scale = lr_scale(name) if lr_scale else 1.0
+        group = groups.setdefault((wd, scale), {"params": [], "weight_decay": wd, "lr_scale": scale, "names": []})
+        group["params"].append(p)
+        group["names"].append(name)
+    return list(groups.values())
+
+
+def build_optimizer(groups: list[dict], lr: float, betas: tuple[float, float], device: torch.device) -> torch.optim.AdamW:
+    """AdamW with the fused kernel on CUDA and the foreach one elsewhere."""
+    clean = [{k: v for k, v in g.items() if k != "names"} for g in groups]
+    fused = device.type == "cuda"
+    return torch.optim.AdamW(clean, lr=lr, betas=betas, fused=fused or None, foreach=None if fused else True)
+
+
+def warmup_cosine(step: int, total_steps: int, warmup_steps: int, base_lr: float, min_lr: float) -> float:
+    """Learning rate at ``step`` (0-based): linear from ~0 to ``base_lr`` over ``warmup_steps``,
+    then cosine from ``base_lr`` to ``min_lr`` at ``total_steps``."""
+    if step < warmup_steps:
+        return base_lr * (step + 1) / warmup_steps
+    progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+    return min_lr + (base_lr - min_lr) * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    """Set every group's lr to ``lr`` × its ``lr_scale``."""
+    for group in optimizer.param_groups:
+        group["lr"] = lr * group.get("lr_scale", 1.0)

@@ -1,0 +1,126 @@
+"""The training loop end to end on the bundled digits: learning, exact resume, stops, faults."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from pixelvit.config import ConfigError, load_config
+from pixelvit.engine.checkpoint import list_checkpoints, load_checkpoint
+from pixelvit.engine.trainer import NonFiniteLossError, Trainer
+from pixelvit.runner import evaluate_checkpoint, train_from_config
+from pixelvit.tasks import build_task
+
+TINY = [
+    "data.name=digits",
+    "data.img_size=[8,8]",
+    "model.name=vit_t/2",
+    "model.embed_dim=32",
+    "model.depth=2",
+    "model.num_heads=2",
+    "model.pos_embed_std=1.0",
+    "train.precision=fp32",
+    "train.progress=false",
+    "train.batch_size=32",
+]
+
+
+def run(tmp_path, *extra, name="run"):
+    return train_from_config(None, [*TINY, f"run_dir={tmp_path / name}", *extra])
+
+
+def test_learns_digits_and_writes_the_run_directory(tmp_path):
+    summary = run(tmp_path, "train.epochs=6", "optim.lr=3e-3", "train.eval_every=3", "train.log_every_steps=10")
+    out = tmp_path / "run"
+    assert summary["status"] == "finished" and summary["step"] == 6 * (1437 // 32)
+    assert summary["final"]["acc1"] > 60.0, summary  # chance is 10%
+    assert summary["best"]["acc1"] == max(
+        r["acc1"] for r in map(json.loads, (out / "metrics.jsonl").read_text().splitlines()) if r["tag"] == "eval"
+    )
+    for name in ("config.yaml", "summary.json", "metrics.jsonl", "final/model.safetensors", "best/config.json"):
+        assert (out / name).is_file(), name
+    assert list((out / "tb").iterdir()), "no TensorBoard events"
+    # eval through the CLI's code path gives the final metrics again
+    again = evaluate_checkpoint(out, device="cpu")
+    assert again["acc1"] == pytest.approx(summary["final"]["acc1"])
+
+
+def test_overfits_a_small_batch(tmp_path):
+    summary = run(
+        tmp_path, "data.limit_train=32", "data.limit_eval=32", "data.eval_split=train", "train.epochs=100",
+        "optim.lr=5e-3", "optim.weight_decay=0", "model.drop_path_rate=0", "train.eval_every=100",
+    )  # fmt: skip
+    assert summary["final"]["acc1"] == 100.0 and summary["final"]["loss"] < 0.2  # chance: ln 10 = 2.3
+
+
+RESUME = ["train.epochs=2", "data.limit_train=256", "augment.crop=pad", "augment.crop_padding=1", "augment.mixup=0.2",
+          "augment.cutmix=0.5", "model.drop_path_rate=0.2", "train.ema_decay=0.9", "optim.warmup_epochs=1"]  # fmt: skip
+
+
+def test_resume_reaches_the_same_parameters_as_an_uninterrupted_run(tmp_path):
+    run(tmp_path, *RESUME, name="straight")
+    stopped = run(tmp_path, *RESUME, "train.max_steps=11", "train.keep_checkpoints=1", name="resumed")
+    assert stopped["status"].startswith("reached") and stopped["step"] == 11  # mid-epoch 2 (8 steps an epoch)
+    assert not (tmp_path / "resumed" / "final").exists()
+    finished = run(tmp_path, *RESUME, name="resumed")
+    assert finished["status"] == "finished" and finished["step"] == 16
+    a = load_file(tmp_path / "straight" / "final" / "model.safetensors")
+    b = load_file(tmp_path / "resumed" / "final" / "model.safetensors")
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=0, msg=k)
+
+
+def test_a_changed_config_does_not_resume_into_an_old_run(tmp_path):
+    run(tmp_path, "train.epochs=1", "data.limit_train=64")
+    with pytest.raises(ConfigError, match=r"different config \(model.depth: 2 -> 3"):
+        run(tmp_path, "train.epochs=1", "data.limit_train=64", "model.depth=3")
+
+
+def test_non_finite_loss_stops_with_the_step_and_keeps_the_last_checkpoint(tmp_path):
+    cfg = load_config(None, [*TINY, f"run_dir={tmp_path}", "train.epochs=3", "data.limit_train=64"])
+    trainer = Trainer(cfg, build_task(cfg), tmp_path)
+    trainer.fit()
+    good = list_checkpoints(tmp_path)[-1]
+    cfg.train.epochs = 4
+    poisoned = Trainer(cfg, build_task(cfg), tmp_path)
+    original = poisoned.task.loss
+    poisoned.task.loss = lambda *a: original(*a) * float("nan")
+    with pytest.raises(NonFiniteLossError, match="at step 7"):
+        poisoned.fit()
+    assert list_checkpoints(tmp_path)[-1] == good and load_checkpoint(good)["progress"]["step"] == 6
+
+
+def test_sigint_saves_a_checkpoint_that_resumes(tmp_path):
+    """Ctrl-C (SIGINT) mid-run leaves a usable checkpoint; the same command resumes from it."""
+    args = [
+        sys.executable,
+        "-m",
+        "pixelvit",
+        "train",
+        "-",
+        *TINY,
+        f"run_dir={tmp_path}",
+        "train.epochs=200",
+        "data.limit_train=64",
+    ]
+    args[4] = str(Path(__file__).parent / "empty.yaml")
+    proc = subprocess.Popen(
+        args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"}
+    )
+    deadline = time.time() + 120
+    while not (tmp_path / "metrics.jsonl").exists() or not list_checkpoints(tmp_path):
+        assert time.time() < deadline and proc.poll() is None, proc.stdout.read() if proc.poll() is not None else "timeout"
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 130, out
+    assert "stopped by SIGINT" in out and "Run the same command again to resume" in out
+    state = load_checkpoint(list_checkpoints(tmp_path)[-1])
+    assert state["progress"]["step"] > 0

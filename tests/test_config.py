@@ -1,0 +1,98 @@
+"""Config loading: YAML + overrides, types, choices, ranges, and errors that name the key."""
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pixelvit.config import Config, ConfigError, load_config
+
+
+def write(tmp_path, text):
+    path = tmp_path / "exp.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_defaults_and_overrides(tmp_path):
+    path = write(tmp_path, "model:\n  name: vit_s/1\noptim:\n  blr: 5.0e-4\n")
+    cfg = load_config(path, ["model.patch_size=2", "optim.lr=1e-3", "data.img_size=[32, 32]", "train.ema_decay=null"])
+    assert isinstance(cfg, Config)
+    assert cfg.model.name == "vit_s/1" and cfg.model.patch_size == 2
+    assert cfg.optim.lr == 0.001 and cfg.optim.blr == 5e-4  # "1e-3" (YAML string) becomes a float
+    assert cfg.data.img_size == [32, 32] and cfg.train.ema_decay is None
+    assert cfg.run_dir == "runs/exp"
+
+
+@pytest.mark.parametrize(
+    "override,match",
+    [
+        ("model.pach_size=2", r"unknown key model\.pach_size\. Did you mean model\.patch_size"),
+        ("optimizer.lr=1", r"unknown key optimizer\. Did you mean optim"),
+        ("model.patch_size=two", r"model\.patch_size must be a int, got 'two'"),
+        ("model.pos_embed=rope", r"model\.pos_embed='rope' is not a valid choice; choose one of: learned, sincos, none"),
+        ("train.precision=fp16", "choose one of: fp32, bf16"),
+        ("optim.lr=-1", r"optim\.lr=-1\.0 must be > 0"),
+        ("model.drop_path_rate=1.5", r"drop_path_rate=1\.5 must be in \[0, 1\)"),
+        ("model.name=vit_q/1", "model.name: unknown model 'vit_q/1'"),
+        ("data.img_size=32", r"data\.img_size must be a list"),
+        ("model.class_token=maybe", r"model\.class_token must be a bool"),
+        ("train.batch_size", "not of the form key.sub=value"),
+        ("model.class_token=false", "global_pool=token needs model.class_token=true"),
+    ],
+)
+def test_bad_values_name_the_key(override, match):
+    with pytest.raises(ConfigError, match=match):
+        load_config(None, [override])
+
+
+def test_dictionary_tokenizer_refuses_mixup():
+    with pytest.raises(ConfigError, match="tokenizer=dictionary"):
+        load_config(None, ["model.tokenizer=dictionary", "augment.mixup=0.8"])
+    assert load_config(None, ["model.tokenizer=dictionary", "augment.cutmix=1.0"]).augment.cutmix == 1.0
+
+
+def test_bad_files(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "missing.yaml")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(write(tmp_path, "model: [unclosed"))
+    with pytest.raises(ConfigError, match="must hold a mapping"):
+        load_config(write(tmp_path, "- 1\n- 2\n"))
+    # a safe loader: no Python objects from YAML tags
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(write(tmp_path, "model: !!python/object/apply:os.system ['echo hacked']\n"))
+
+
+KEYS = [
+    "model.patch_size",
+    "model.depth",
+    "optim.lr",
+    "train.epochs",
+    "augment.hflip",
+    "data.img_size",
+    "model.pos_embed",
+    "nope.x",
+]
+VALUES = st.one_of(
+    st.integers(-5, 100),
+    st.floats(allow_nan=True),
+    st.text(max_size=8),
+    st.booleans(),
+    st.none(),
+    st.lists(st.integers(-2, 64), max_size=3),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(KEYS), VALUES)
+def test_fuzzed_overrides_either_load_or_raise_config_error(key, value):
+    """Whatever the value, loading gives a valid Config or a ConfigError: never another exception."""
+    import yaml
+
+    text = yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()
+    try:
+        cfg = load_config(None, [f"{key}={text}"])
+    except ConfigError as e:
+        assert key.split(".")[0] in str(e) or "override" in str(e)
+    else:
+        assert isinstance(cfg, Config)
