@@ -7,7 +7,9 @@ evaluated on the held-out test split. Writes ``table.md``, ``results.json`` and
 
 Recipe notes: the learned position embedding starts at std 1.0, not timm's 0.02. On one-channel
 8×8 inputs a pixel token is a scalar times one vector, so positions are all that tell tokens
-apart; with std 0.02 the /1 model barely learns in a short run (see docs/models.md).
+apart; with std 0.02 the /1 model barely learns in a short run (see docs/models.md). No crop
+augmentation: on 8×8 digits a 1-pixel random shift cost the /1 model about 10 points at 15-30
+epochs (measured: 95.6% without, 85.8% with, 15 vs 30 epochs).
 """
 
 from __future__ import annotations
@@ -28,14 +30,12 @@ DEMO_OVERRIDES = [
     "model.class_token=false",
     "model.pos_embed_std=1.0",
     "model.drop_path_rate=0.0",
-    "augment.crop=pad",
-    "augment.crop_padding=1",
     "optim.lr=2e-3",
     "optim.weight_decay=0.05",
     "optim.warmup_epochs=2",
-    "train.epochs=30",
+    "train.epochs=50",
     "train.batch_size=64",
-    "train.eval_every=30",
+    "train.eval_every=50",
     "train.precision=fp32",
     "train.log_every_steps=50",
 ]
