@@ -13,7 +13,7 @@ from torch import nn
 
 from ..config import Config, ConfigError
 from ..data import ArrayDataset, get_dataset_spec, load_arrays
-from ..data.transforms import build_train_transform
+from ..data.transforms import batch_augment, build_train_transform
 from ..metrics.classification import AccuracyMeter
 from ..models.registry import create_model
 from .base import Task
@@ -98,6 +98,7 @@ class ClassifyTask(Task):
             self.mixup = Mixup(
                 mixup_alpha=a.mixup, cutmix_alpha=a.cutmix, label_smoothing=a.label_smoothing, num_classes=self.num_classes
             )
+        self.augment = a
         self.label_smoothing = a.label_smoothing
         self.erasing = RandomErasing(a.random_erasing, mode="pixel", device="cpu") if a.random_erasing > 0 else None
 
@@ -109,7 +110,7 @@ class ClassifyTask(Task):
 
     def loss(self, model: nn.Module, batch: Any, device: torch.device) -> torch.Tensor:
         images, targets = (t.to(device, non_blocking=True) for t in batch)
-        x = self._inputs(model, images)
+        x = self._inputs(model, batch_augment(self.augment, images))
         if self.mixup is not None:
             if len(x) % 2:
                 raise ValueError("mixup/cutmix need an even train.batch_size")
