@@ -116,12 +116,12 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from .config import ConfigError
+    from .engine.checkpoint import CheckpointError
 
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ConfigError, FileNotFoundError) as e:
+    except (ValueError, FileNotFoundError, CheckpointError) as e:  # ConfigError is a ValueError
         print(f"pixelvit {args.command}: error: {e}", file=sys.stderr)
         return 2
 
