@@ -5,8 +5,8 @@ import sys
 
 import numpy as np
 import pytest
-from fixtures.fabricate import make_imagenet_folders
 
+from fixtures.fabricate import make_imagenet_folders
 from pixelvit.cli import main
 
 
