@@ -63,11 +63,20 @@ def _add_models(sub) -> None:
     p.set_defaults(func=cmd_models)
 
 
+# Modules that add subcommands of their own area: each defines ``add_commands(subparsers)``, whose
+# parsers set ``func`` to a function of the parsed args returning an exit code.
+COMMAND_MODULES: tuple[str, ...] = ()
+
+
 def build_parser() -> argparse.ArgumentParser:
+    import importlib
+
     parser = argparse.ArgumentParser(prog="pixelvit", description="Vision Transformers on individual pixels, beside patch ViTs.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (_add_train, _add_eval, _add_prepare, _add_demo, _add_models):
         add(sub)
+    for module in COMMAND_MODULES:
+        importlib.import_module(module).add_commands(sub)
     return parser
 
 

@@ -58,6 +58,7 @@ class DataConfig:
     num_workers: int = 0
     limit_train: int | None = None
     limit_eval: int | None = None
+    download: bool = False
 
 
 @dataclass
@@ -120,17 +121,44 @@ class PaperResult:
     recipe_source: str = ""
 
 
+# ---- task sections: each task reads its own section; the others keep their defaults ------------
+
+
+@dataclass
+class DepthConfig:
+    """Dense depth regression (task: depth)."""
+
+    loss: Literal["l1", "l2", "silog"] = "l1"
+
+
+@dataclass
+class MAEConfig:
+    """Masked-autoencoder pre-training (task: mae) and fine-tuning from it (task: classify)."""
+
+    mask_ratio: float = 0.75
+
+
+@dataclass
+class DiffusionConfig:
+    """Diffusion-transformer training (task: diffusion)."""
+
+    num_timesteps: int = 1000
+
+
 @dataclass
 class Config:
     """One run. ``run_dir`` defaults to ``runs/<config file stem>``."""
 
-    task: Literal["classify"] = "classify"
+    task: Literal["classify", "depth", "mae", "diffusion"] = "classify"
     run_dir: str | None = None
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    depth: DepthConfig = field(default_factory=DepthConfig)
+    mae: MAEConfig = field(default_factory=MAEConfig)
+    diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
     paper: PaperResult = field(default_factory=PaperResult)
 
     def to_dict(self) -> dict[str, Any]:

@@ -121,11 +121,9 @@ def evaluate_checkpoint(
     batch_size: int = 256,
     device: str = "auto",
 ) -> dict[str, float]:
-    """Acc@1 / Acc@5 / loss of a trained classifier on a dataset split."""
-    from .data import ArrayDataset
-    from .engine.sampler import EpochBatchSampler
+    """The task's metrics (classification: Acc@1 / Acc@5 / loss) of a trained model on a dataset split."""
     from .engine.trainer import resolve_device
-    from .tasks.classify import classification_metrics, classification_sums, load_split
+    from .tasks import task_module
 
     model, cfg = _load_model_and_config(Path(checkpoint))
     if cfg is None and data is None:
@@ -136,14 +134,4 @@ def evaluate_checkpoint(
     elif root is not None:
         cfg.data.root = root
     cfg.data.img_size = list(model.img_size)
-    _, arrays = load_split(cfg, split or cfg.data.eval_split, None)
-    if arrays.channels != model.in_chans:
-        raise ConfigError(f"the model takes {model.in_chans}-channel images; {cfg.data.name} has {arrays.channels}")
-    dev = resolve_device(device)
-    model = model.to(dev).eval()
-    dataset = ArrayDataset(arrays)
-    batches = torch.utils.data.DataLoader(
-        dataset, batch_sampler=EpochBatchSampler(len(dataset), batch_size, shuffle=False, drop_last=False)
-    )
-    with torch.no_grad():
-        return classification_metrics(classification_sums(model, batches, dev))
+    return task_module(cfg.task).evaluate_model(cfg, model, split or cfg.data.eval_split, batch_size, resolve_device(device))

@@ -108,7 +108,8 @@ class Trainer:
             self.model.set_grad_checkpointing(True)
         self.global_batch = t.batch_size * t.accum_steps
         self.lr = o.lr if o.lr is not None else o.blr * self.global_batch / 256
-        self.optimizer = build_optimizer(param_groups(self.model, o.weight_decay), self.lr, tuple(o.betas), self.device)
+        groups = param_groups(self.model, o.weight_decay, lr_scale=task.lr_scale)
+        self.optimizer = build_optimizer(groups, self.lr, tuple(o.betas), self.device)
         self.ema = (
             AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(t.ema_decay), use_buffers=True) if t.ema_decay else None
         )

@@ -15,10 +15,20 @@ WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
 
 
-def _architectures() -> dict[str, type]:
-    from .vit import VisionTransformer
+# architecture name (as written in config.json) -> "module:Class"; imported on use.
+ARCHITECTURES = {
+    "vit": "pixelvit.models.vit:VisionTransformer",
+}
 
-    return {"vit": VisionTransformer}
+
+def _architectures() -> dict[str, type]:
+    import importlib
+
+    out = {}
+    for name, target in ARCHITECTURES.items():
+        module, cls = target.split(":")
+        out[name] = getattr(importlib.import_module(module), cls)
+    return out
 
 
 def _architecture_name(model: nn.Module) -> str:

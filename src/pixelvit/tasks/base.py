@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import torch
@@ -14,7 +14,11 @@ from torch.utils.data import Dataset
 class Task(ABC):
     """A model, its datasets, its training loss and its evaluation.
 
-    ``main_metric`` names the value of :meth:`evaluate` that picks the best checkpoint.
+    ``train_set`` / ``eval_set`` are map-style datasets whose items are requested as
+    ``(index, seed)`` tuples (see :class:`pixelvit.engine.sampler.EpochBatchSampler`): any random
+    per-sample augmentation must draw from a generator seeded with ``seed`` so that resumed runs
+    replay it. ``main_metric`` names the value of :meth:`summarize` that picks the best checkpoint.
+    ``lr_scale`` (optional) maps a parameter name to a learning-rate multiplier (layer decay).
     """
 
     model: nn.Module
@@ -22,6 +26,7 @@ class Task(ABC):
     eval_set: Dataset
     main_metric: str = "loss"
     higher_is_better: bool = False
+    lr_scale: Callable[[str], float] | None = None
 
     @abstractmethod
     def loss(self, model: nn.Module, batch: Any, device: torch.device) -> torch.Tensor:

@@ -41,7 +41,7 @@ def load_split(cfg: Config, split: str, limit: int | None):
             f"data.img_size={list(size)} does not match {d.name}'s images, which are "
             f"{spec.native_size[0]}x{spec.native_size[1]}; set data.img_size={list(spec.native_size)}"
         )
-    arrays = load_arrays(d.name, d.root, split, size)
+    arrays = load_arrays(d.name, d.root, split, size, download=d.download)
     if arrays.image_size != size:
         raise ConfigError(f"{d.name}/{split} gave {arrays.image_size} images but data.img_size is {list(size)}")
     if limit is not None:
@@ -128,3 +128,23 @@ class ClassifyTask(Task):
 
     def summarize(self, totals: torch.Tensor) -> dict[str, float]:
         return classification_metrics(totals)
+
+
+def build(cfg: Config) -> ClassifyTask:
+    return ClassifyTask(cfg)
+
+
+def evaluate_model(cfg: Config, model: nn.Module, split: str, batch_size: int, device: torch.device) -> dict[str, float]:
+    """Acc@1 / Acc@5 / loss of ``model`` on ``split`` of ``cfg.data`` (whose img_size must match the model)."""
+    from ..engine.sampler import EpochBatchSampler
+
+    _, arrays = load_split(cfg, split, None)
+    if arrays.channels != model.in_chans:
+        raise ConfigError(f"the model takes {model.in_chans}-channel images; {cfg.data.name} has {arrays.channels}")
+    dataset = ArrayDataset(arrays)
+    sampler = EpochBatchSampler(len(dataset), batch_size, shuffle=False, drop_last=False)
+    model = model.to(device).eval()
+    with torch.no_grad():
+        return classification_metrics(
+            classification_sums(model, torch.utils.data.DataLoader(dataset, batch_sampler=sampler), device)
+        )
