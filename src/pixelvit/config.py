@@ -44,6 +44,7 @@ class ModelConfig:
     drop_rate: float = 0.0
     drop_path_rate: float = 0.1
     grad_checkpointing: bool = False
+    init_from: str | None = None  # a model/run dir or checkpoint whose encoder weights start this run
 
 
 @dataclass
@@ -59,6 +60,11 @@ class DataConfig:
     limit_train: int | None = None
     limit_eval: int | None = None
     download: bool = False
+    # Pixel-permutation study: one fixed permutation of T swaps of pixel pairs within distance delta
+    # (null: any pair), the same for every image of every split.
+    permute_pairs: int = 0
+    permute_delta: float | None = None
+    permute_seed: int = 0
 
 
 @dataclass
@@ -91,6 +97,7 @@ class OptimConfig:
     betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
     warmup_epochs: float = 0.0
     clip_grad: float | None = None
+    layer_decay: float | None = None  # fine-tuning: lr × layer_decay^(depth - layer)
 
 
 @dataclass
