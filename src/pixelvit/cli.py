@@ -65,7 +65,13 @@ def _add_models(sub) -> None:
 
 # Modules that add subcommands of their own area: each defines ``add_commands(subparsers)``, whose
 # parsers set ``func`` to a function of the parsed args returning an exit code.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = (
+    "pixelvit.tasks.depth_commands",
+    "pixelvit.analysis.commands",
+    "pixelvit.mae_show",
+    "pixelvit.diffusion.commands",
+    "pixelvit.bench.commands",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

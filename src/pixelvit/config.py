@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import importlib
 import types
 import typing
 from dataclasses import dataclass, field
@@ -44,6 +45,7 @@ class ModelConfig:
     drop_rate: float = 0.0
     drop_path_rate: float = 0.1
     grad_checkpointing: bool = False
+    token_keep: float = 1.0  # pixel dropout: train on this random fraction of tokens per step (eval uses all)
     init_from: str | None = None  # a model/run dir or checkpoint whose encoder weights start this run
 
 
@@ -65,6 +67,9 @@ class DataConfig:
     permute_pairs: int = 0
     permute_delta: float | None = None
     permute_seed: int = 0
+    # Resize a fixed-size dataset (digits, CIFAR-100, Fashion-MNIST) to data.img_size instead of
+    # refusing a different size (bicubic, antialiased): the fixed-sequence-length patch sweep needs it.
+    resize: bool = False
 
 
 @dataclass
@@ -96,13 +101,18 @@ class OptimConfig:
     weight_decay: float = 0.05
     betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
     warmup_epochs: float = 0.0
+    schedule: Literal["cosine", "constant"] = "cosine"  # after warmup: cosine to min_lr, or constant
     clip_grad: float | None = None
     layer_decay: float | None = None  # fine-tuning: lr × layer_decay^(depth - layer)
 
 
 @dataclass
 class TrainConfig:
-    """The loop: length, batch, precision, evaluation, checkpoints."""
+    """The loop: length, batch, precision, evaluation, checkpoints, scale-out.
+
+    ``batch_size`` is the global batch of one micro-step: under torchrun each of the N processes
+    takes batch_size / N, so a config means the same run on any number of processes.
+    """
 
     epochs: int = 10
     batch_size: int = 64
@@ -112,6 +122,10 @@ class TrainConfig:
     device: str = "auto"
     seed: int = 0
     ema_decay: float | None = None
+    ema_warmup: bool = False  # decay min(ema_decay, (1 + n) / (10 + n)) at update n, so short runs forget the init
+    fsdp: bool = False  # shard parameters, gradients and optimizer state (FSDP2) instead of DDP
+    compile: bool = False  # torch.compile the model for training
+    on_nonfinite: Literal["stop", "skip"] = "stop"  # a NaN/inf gradient: stop the run, or skip the step
     eval_every: int = 1
     checkpoint_every_steps: int = 0
     keep_checkpoints: int = 2
@@ -133,23 +147,68 @@ class PaperResult:
 
 @dataclass
 class DepthConfig:
-    """Dense depth regression (task: depth)."""
+    """Dense depth regression (task: depth); see pixelvit.tasks.depth. Depths are metres.
 
-    loss: Literal["l1", "l2", "silog"] = "l1"
+    ``loss``: l1 / l2 over valid pixels, or Eigen et al.'s scale-invariant log loss with weight
+    ``silog_lambda`` (0: mean squared log error, 1: fully scale-invariant). Evaluation counts ground
+    truth in [min_depth, max_depth] and clamps predictions to it (NYU-v2: 1e-3 to 10).
+    """
+
+    loss: Literal["l1", "l2", "silog"] = "silog"
+    silog_lambda: float = 0.5
+    min_depth: float = 1e-3
+    max_depth: float = 10.0
 
 
 @dataclass
 class MAEConfig:
-    """Masked-autoencoder pre-training (task: mae) and fine-tuning from it (task: classify)."""
+    """Masked-autoencoder pre-training (task: mae) and fine-tuning from it (task: classify).
+
+    target: "pixels" (normalised with the dataset statistics), "local_norm" (each pixel normalised
+    by the mean/variance of its local_norm_window × local_norm_window neighbourhood, per channel) or
+    "patch_norm" (the reference MAE's norm_pix_loss; patch size >= 2 only). See models/mae_targets.py.
+    mask_block: mask k×k blocks of tokens together (1 = plain token masking).
+    """
 
     mask_ratio: float = 0.75
+    mask_block: int = 1
+    target: Literal["pixels", "local_norm", "patch_norm"] = "pixels"
+    local_norm_window: int = 3
+    decoder_embed_dim: int = 128
+    decoder_depth: int = 4
+    decoder_num_heads: int = 4
+    decoder_pos_embed: Literal["sincos", "learned"] = "sincos"
 
 
 @dataclass
 class DiffusionConfig:
-    """Diffusion-transformer training (task: diffusion)."""
+    """Diffusion-transformer training (task: diffusion); see pixelvit.tasks.diffusion.
 
+    space: "pixel" (uint8 images of ``data.name`` scaled to [-1, 1]) or "latent" (a cached latent
+    array from ``pixelvit prepare-latents``: ``latent_file`` to train on, ``eval_latent_file`` for
+    the evaluation loss, default a fixed subset of the training file). ``latent_scale``: the factor
+    the latents were multiplied by (SD VAE: 0.18215); ``vae``: the VAE directory that decodes them
+    when sampling. num_classes: null takes the dataset's. Sampling defaults (``pixelvit sample``):
+    sampler, sample_steps (respacing: "250", "ddim50"), cfg_scale (1 = no guidance), ddim_eta,
+    guidance_channels (null: all; 3: the reference's released sampler).
+    """
+
+    space: Literal["pixel", "latent"] = "pixel"
+    latent_file: str | None = None
+    eval_latent_file: str | None = None
+    latent_scale: float = 0.18215
+    vae: str | None = None
     num_timesteps: int = 1000
+    noise_schedule: Literal["linear"] = "linear"
+    learn_sigma: bool = True
+    class_dropout: float = 0.1
+    num_classes: int | None = None
+    eval_seed: int = 0
+    sampler: Literal["ddpm", "ddim"] = "ddpm"
+    sample_steps: str = "250"
+    cfg_scale: float = 1.5
+    ddim_eta: float = 0.0
+    guidance_channels: int | None = None
 
 
 @dataclass
@@ -287,6 +346,15 @@ def _scalar(tp: type, value: Any, key: str) -> Any:
 # ---- validation ---------------------------------------------------------------------------------
 
 
+# Checks owned by the modules that use a section ("module:function", each taking the Config).
+SECTION_VALIDATORS = (
+    "pixelvit.analysis.permutation:validate_permutation",
+    "pixelvit.tasks.depth:validate_depth",
+    "pixelvit.tasks.mae:validate_mae",
+    "pixelvit.tasks.diffusion:validate_diffusion",
+)
+
+
 def _check(ok: bool, message: str) -> None:
     if not ok:
         raise ConfigError(message)
@@ -305,6 +373,7 @@ def validate(cfg: Config) -> None:
         _check(value is None or value >= 1, f"{key}={value} must be >= 1")
     _check(m.num_heads is None or m.num_heads >= 1, f"model.num_heads={m.num_heads} must be >= 1")
     _check(m.pos_embed_std > 0, f"model.pos_embed_std={m.pos_embed_std} must be > 0")
+    _check(0 < m.token_keep <= 1, f"model.token_keep={m.token_keep} must be in (0, 1]")
     _check(m.global_pool == "avg" or m.class_token, "model.global_pool=token needs model.class_token=true")
     for key in ("drop_rate", "drop_path_rate"):
         _check(0.0 <= getattr(m, key) < 1.0, f"model.{key}={getattr(m, key)} must be in [0, 1)")
@@ -342,4 +411,10 @@ def validate(cfg: Config) -> None:
         t.keep_checkpoints >= 1 and t.checkpoint_every_steps >= 0,
         "train.keep_checkpoints must be >= 1, checkpoint_every_steps >= 0",
     )
+    _check(
+        not (t.fsdp and t.ema_decay), "train.fsdp with train.ema_decay is not supported yet; use DDP (train.fsdp=false) for EMA"
+    )
     _check(t.device in ("auto", "cpu") or t.device.startswith("cuda"), f"train.device={t.device!r}: choose auto, cpu or cuda[:N]")
+    for target in SECTION_VALIDATORS:
+        module, function = target.split(":")
+        getattr(importlib.import_module(module), function)(cfg)

@@ -19,6 +19,9 @@ RESUMABLE_CHANGES = (
 )  # fmt: skip
 
 
+TASK_OF_ARCHITECTURE = {"vit": "classify", "dense_vit": "depth", "mae": "mae", "dit": "diffusion"}
+
+
 def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     out: dict[str, Any] = {}
     for k, v in d.items():
@@ -81,11 +84,13 @@ def format_summary(cfg: Config, summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _load_model_and_config(path: Path) -> tuple[torch.nn.Module, Config | None]:
-    """A model directory, a run directory (final/ or best/, else newest checkpoint) or a ``step_*.pt`` file."""
+def load_model_and_config(path: str | os.PathLike) -> tuple[torch.nn.Module, Config | None]:
+    """A model directory, a run directory (final/ or best/, else newest checkpoint) or a ``step_*.pt`` file
+    -> (model, the run's config or None when a bare model directory carries none)."""
     from .engine.checkpoint import latest_valid_checkpoint, load_checkpoint
     from .models.hub import from_pretrained
 
+    path = Path(path)
     if path.is_file():
         state = load_checkpoint(path)
         return _model_from_state(state), from_dict(Config, state["config"])
@@ -96,7 +101,7 @@ def _load_model_and_config(path: Path) -> tuple[torch.nn.Module, Config | None]:
     if (path / "config.yaml").is_file():
         for sub in ("final", "best"):
             if (path / sub / "config.json").is_file():
-                return _load_model_and_config(path / sub)
+                return load_model_and_config(path / sub)
         state = latest_valid_checkpoint(path)
         if state is not None:
             return _model_from_state(state), from_dict(Config, state["config"])
@@ -122,13 +127,16 @@ def evaluate_checkpoint(
     device: str = "auto",
 ) -> dict[str, float]:
     """The task's metrics (classification: Acc@1 / Acc@5 / loss) of a trained model on a dataset split."""
-    from .engine.trainer import resolve_device
+    from .engine.precision import resolve_device
     from .tasks import task_module
 
-    model, cfg = _load_model_and_config(Path(checkpoint))
+    model, cfg = load_model_and_config(checkpoint)
     if cfg is None and data is None:
         raise ConfigError(f"{checkpoint} carries no training config: pass --data NAME (and --root) to say what to evaluate on")
-    cfg = cfg or Config()
+    if cfg is None:  # a bare model directory: its architecture says which task evaluates it
+        from .models.hub import describe
+
+        cfg = Config(task=TASK_OF_ARCHITECTURE.get(describe(model)["architecture"], "classify"))
     if data is not None:
         cfg.data.name, cfg.data.root = data, root
     elif root is not None:

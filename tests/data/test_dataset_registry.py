@@ -7,7 +7,7 @@ import torch
 from fixtures.fabricate import make_fashion_mnist
 from pixelvit.data import DATASETS, ArrayDataset, get_dataset_spec, load_arrays
 
-NAMES = {"digits", "cifar100", "flowers102", "imagenet", "fashion_mnist", "imagefolder"}
+NAMES = {"digits", "cifar100", "flowers102", "imagenet", "fashion_mnist", "imagefolder", "nyu_depth_v2", "depth_folder"}
 
 
 def test_every_dataset_has_a_consistent_spec():

@@ -51,3 +51,18 @@ def test_sampler_shards_ranks_without_overlap():
     assert sorted(shards[0] + shards[1]) == list(range(11))
     seeds = [s for r in range(2) for b in EpochBatchSampler(8, 2, rank=r, world_size=2) for _, s in b]
     assert len(set(seeds)) == 8  # every sample gets its own augmentation seed
+
+
+def test_constant_schedule_and_ema_warmup():
+    import torch
+
+    from pixelvit.engine.optim import constant_after_warmup
+    from pixelvit.engine.trainer import ema_with_warmup
+
+    assert [constant_after_warmup(s, 4, 2.0) for s in (0, 3, 4, 100)] == [0.5, 2.0, 2.0, 2.0]
+    ema, new = [torch.zeros(2)], [torch.ones(2)]
+    update = ema_with_warmup(0.999)
+    update(ema, new, torch.tensor(0))  # n = 0: decay 1/10 -> 0.9 of the new value
+    torch.testing.assert_close(ema[0], torch.full((2,), 0.9))
+    update(ema, new, torch.tensor(10**6))  # late: decay capped at 0.999
+    torch.testing.assert_close(ema[0], torch.full((2,), 0.9 + 0.1 * 0.001))

@@ -124,3 +124,31 @@ def test_sigint_saves_a_checkpoint_that_resumes(tmp_path):
     assert "stopped by SIGINT" in out and "Run the same command again to resume" in out
     state = load_checkpoint(list_checkpoints(tmp_path)[-1])
     assert state["progress"]["step"] > 0
+
+
+def test_on_nonfinite_skip_skips_only_the_bad_step(tmp_path):
+    cfg = load_config(None, [*TINY, f"run_dir={tmp_path}", "train.epochs=1", "data.limit_train=128", "train.on_nonfinite=skip"])
+    trainer = Trainer(cfg, build_task(cfg), tmp_path)
+    original, calls = trainer.task.loss, []
+
+    def poisoned(*args):
+        calls.append(1)
+        loss = original(*args)
+        return loss * float("nan") if len(calls) == 2 else loss
+
+    trainer.task.loss = poisoned
+    with pytest.warns(UserWarning, match="skipping step 2"):
+        summary = trainer.fit()
+    assert summary["status"] == "finished" and summary["step"] == 4 and summary["skipped_steps"] == 1
+    assert all(torch.isfinite(p).all() for p in trainer.model.parameters())
+
+
+def test_too_little_data_for_one_step_is_a_clear_error(tmp_path):
+    cfg = load_config(None, [*TINY, f"run_dir={tmp_path}", "data.limit_train=10"])
+    with pytest.raises(ValueError, match="0 batches of 32 per process and epoch"):
+        Trainer(cfg, build_task(cfg), tmp_path)
+
+
+def test_torch_compile_option_trains(tmp_path):
+    summary = run(tmp_path, "train.compile=true", "train.max_steps=2", "data.limit_train=64", "data.limit_eval=32")
+    assert summary["step"] == 2

@@ -13,7 +13,7 @@ def tiny(name="vit_t/1", **kw):
     return create_model(name, **{**TINY, "img_size": 8, "num_classes": 5, **kw})
 
 
-@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("name", list_models("vit_*"))  # dit_* presets: tests/diffusion/test_dit_model.py
 def test_every_preset_builds_on_meta_with_right_shapes(name):
     with torch.device("meta"):
         model = create_model(name, img_size=32, num_classes=100)
@@ -238,3 +238,20 @@ def test_registry_lists_and_decodes_any_patch_size():
     assert "vit_l/1" in list_models() and "vit_b/2" in list_models("vit_b/*")
     assert all(n.startswith("vit_s/") for n in list_models("vit_s/*"))
     assert create_model("vit_t/7", **TINY, img_size=14).patch_size == 7
+
+
+def test_pixel_dropout_keeps_a_random_subset_in_training_only():
+    model = tiny(global_pool="avg", class_token=False, pos_embed_std=1.0)
+    x = torch.randn(2, 3, 8, 8)
+    model.eval()
+    torch.testing.assert_close(model(x, token_keep=0.25), model(x))  # eval: every token
+    model.train()
+    seen = []
+    model.blocks[0].register_forward_hook(lambda m, i, o: seen.append(o.shape))
+    out = model(x, token_keep=0.25)
+    assert out.shape == (2, 5) and seen[-1] == (2, 16, 32)  # 64 tokens -> 16
+    # the kept tokens carry their own positions: keeping all tokens in any order equals the full forward
+    model.eval()
+    tokens = model.embed(x)
+    perm = torch.randperm(64)
+    torch.testing.assert_close(model.forward_head(model.forward_tokens(tokens[:, perm])), model(x), rtol=1e-5, atol=1e-5)

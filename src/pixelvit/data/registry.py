@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import cifar100, digits, fashion_mnist, flowers102, imagefolder, imagenet
+from . import cifar100, depth_folder, digits, fashion_mnist, flowers102, imagefolder, imagenet, nyu_depth
 from .base import ImageArrays
 from .errors import check_split
 from .imageio import as_size
@@ -91,6 +91,29 @@ DATASETS: dict[str, DatasetSpec] = {
         ),
         DatasetSpec(
             "imagefolder", None, 3, None, IMAGENET_MEAN, IMAGENET_STD, None, imagefolder.load_imagefolder, imagefolder.HOW_TO_GET
+        ),
+        # Depth (targets: float32 (N, H, W) metres, 0 = invalid); ImageNet statistics for the photos.
+        DatasetSpec(
+            "nyu_depth_v2",
+            None,
+            3,
+            None,
+            IMAGENET_MEAN,
+            IMAGENET_STD,
+            nyu_depth.SPLITS,
+            nyu_depth.load_nyu_depth_v2,
+            nyu_depth.HOW_TO_GET,
+        ),
+        DatasetSpec(
+            "depth_folder",
+            None,
+            3,
+            None,
+            IMAGENET_MEAN,
+            IMAGENET_STD,
+            None,
+            depth_folder.load_depth_folder,
+            depth_folder.HOW_TO_GET,
         ),
     )
 }

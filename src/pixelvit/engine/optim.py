@@ -45,6 +45,11 @@ def warmup_cosine(step: int, total_steps: int, warmup_steps: int, base_lr: float
     return min_lr + (base_lr - min_lr) * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
 
+def constant_after_warmup(step: int, warmup_steps: int, base_lr: float) -> float:
+    """Linear warmup over ``warmup_steps``, then ``base_lr`` (DiT's schedule)."""
+    return base_lr * (step + 1) / warmup_steps if step < warmup_steps else base_lr
+
+
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
     """Set every group's lr to ``lr`` × its ``lr_scale``."""
     for group in optimizer.param_groups:

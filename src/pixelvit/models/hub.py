@@ -18,6 +18,9 @@ CONFIG_NAME = "config.json"
 # architecture name (as written in config.json) -> "module:Class"; imported on use.
 ARCHITECTURES = {
     "vit": "pixelvit.models.vit:VisionTransformer",
+    "dit": "pixelvit.models.dit:DiT",
+    "dense_vit": "pixelvit.models.dense:DenseViT",
+    "mae": "pixelvit.models.mae:MaskedAutoencoder",
 }
 
 
@@ -33,15 +36,19 @@ def _architectures() -> dict[str, type]:
 
 def _architecture_name(model: nn.Module) -> str:
     for name, cls in _architectures().items():
-        if type(model) is cls:
+        if isinstance(model, cls):  # FSDP2 subclasses the model class in place
             return name
     raise TypeError(f"save_pretrained does not know how to describe a {type(model).__name__}")
 
 
-def save_pretrained(model: nn.Module, directory: str | os.PathLike) -> Path:
-    """Write ``directory/model.safetensors`` and ``directory/config.json`` atomically."""
+def save_pretrained(model: nn.Module, directory: str | os.PathLike, state_dict: dict | None = None) -> Path:
+    """Write ``directory/model.safetensors`` and ``directory/config.json`` atomically.
+
+    ``state_dict`` (optional) replaces ``model.state_dict()``, e.g. a full state gathered from FSDP shards.
+    """
     directory = Path(directory)
-    tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    state = model.state_dict() if state_dict is None else state_dict
+    tensors = {k: v.detach().contiguous().cpu() for k, v in state.items()}
     with atomic_path(directory / WEIGHTS_NAME) as tmp:
         save_file(tensors, str(tmp), metadata={"format": "pt"})
     write_json_atomic(directory / CONFIG_NAME, describe(model))

@@ -82,12 +82,15 @@ class Attention(nn.Module):
 
 
 class Mlp(nn.Module):
-    """Two-layer GELU MLP: (B, L, D) -> (B, L, D)."""
+    """Two-layer GELU MLP: (B, L, D) -> (B, L, D).
 
-    def __init__(self, dim: int, hidden_dim: int, drop: float = 0.0):
+    ``approximate``: the GELU form, "none" (exact erf, ViT's) or "tanh" (DiT's approximation).
+    """
+
+    def __init__(self, dim: int, hidden_dim: int, drop: float = 0.0, approximate: str = "none"):
         super().__init__()
         self.fc1 = nn.Linear(dim, hidden_dim)
-        self.act = nn.GELU()
+        self.act = nn.GELU(approximate=approximate)
         self.drop1 = nn.Dropout(drop)
         self.fc2 = nn.Linear(hidden_dim, dim)
         self.drop2 = nn.Dropout(drop)

@@ -26,9 +26,10 @@ _NAME = re.compile(r"^(?P<family>[a-z]+)_(?P<size>[a-z]+)/(?P<patch>\d+)$")
 
 
 def _families() -> dict[str, tuple[dict[str, tuple], type]]:
+    from .dit import DIT_SIZES, DiT
     from .vit import VisionTransformer
 
-    return {"vit": (VIT_SIZES, VisionTransformer)}
+    return {"vit": (VIT_SIZES, VisionTransformer), "dit": (DIT_SIZES, DiT)}
 
 
 def list_models(pattern: str = "*") -> list[str]:

@@ -9,6 +9,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from .layers import Block
+from .masking import keep_tokens, random_masking
 from .pos_embed import POS_EMBED_KINDS, PosEmbed
 from .tokenizers import TOKENIZER_KINDS, DictionaryTokenizer, LinearTokenizer
 
@@ -223,8 +224,18 @@ class VisionTransformer(nn.Module):
         x = self.head_drop(self.pool(x))
         return x if pre_logits else self.head(x)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Images (B, C, H, W) -> logits (B, num_classes)."""
+    def forward(self, x: torch.Tensor, token_keep: float = 1.0) -> torch.Tensor:
+        """Images (B, C, H, W) -> logits (B, num_classes).
+
+        ``token_keep`` < 1 in training mode is *pixel dropout*: each sample keeps a random
+        round(L·token_keep) of its patch tokens (position embeddings added first, so kept tokens
+        know where they are) and the encoder runs on those only, cutting the cost of long
+        sequences. In eval mode every token is used.
+        """
+        if token_keep < 1.0 and self.training:
+            tokens = self.embed(x)
+            visible = random_masking(tokens.shape[0], self.grid_size, 1.0 - token_keep, device=tokens.device)
+            return self.forward_head(self.forward_tokens(keep_tokens(tokens, visible.ids_keep)))
         return self.forward_head(self.forward_features(x))
 
     def forward_intermediates(self, x: torch.Tensor, indices: list[int] | None = None) -> dict[str, Any]:

@@ -11,8 +11,10 @@ from timm.data import Mixup
 from timm.data.random_erasing import RandomErasing
 from torch import nn
 
+from ..analysis.permutation import permute_pixels, swap_permutation
 from ..config import Config, ConfigError
 from ..data import ArrayDataset, get_dataset_spec, load_arrays
+from ..data.imageio import resize_array
 from ..data.transforms import batch_augment, build_train_transform
 from ..metrics.classification import AccuracyMeter
 from ..models.registry import create_model
@@ -32,20 +34,28 @@ def model_overrides(cfg: Config) -> dict[str, Any]:
 
 
 def load_split(cfg: Config, split: str, limit: int | None):
-    """Arrays of one split at ``data.img_size``, refusing a size the dataset does not have."""
+    """Arrays of one split at ``data.img_size``, refusing a size the dataset does not have (unless
+    ``data.resize``); pixel-permuted when ``data.permute_pairs`` > 0 (see analysis.permutation)."""
     d = cfg.data
     spec = get_dataset_spec(d.name)
     size = tuple(d.img_size)
-    if spec.native_size is not None and tuple(spec.native_size) != size:
+    resize = spec.native_size is not None and tuple(spec.native_size) != size
+    if resize and not d.resize:
         raise ConfigError(
             f"data.img_size={list(size)} does not match {d.name}'s images, which are "
-            f"{spec.native_size[0]}x{spec.native_size[1]}; set data.img_size={list(spec.native_size)}"
+            f"{spec.native_size[0]}x{spec.native_size[1]}; set data.img_size={list(spec.native_size)} "
+            "(or data.resize=true to resize them)"
         )
-    arrays = load_arrays(d.name, d.root, split, size, download=d.download)
+    arrays = load_arrays(d.name, d.root, split, tuple(spec.native_size) if resize else size, download=d.download)
+    if resize:
+        arrays.images = resize_array(arrays.images, size)
     if arrays.image_size != size:
         raise ConfigError(f"{d.name}/{split} gave {arrays.image_size} images but data.img_size is {list(size)}")
     if limit is not None:
         arrays.images, arrays.targets = arrays.images[:limit], arrays.targets[:limit]
+    if d.permute_pairs > 0:
+        perm = swap_permutation(size, d.permute_pairs, d.permute_delta, d.permute_seed)
+        arrays.images = permute_pixels(arrays.images, perm)
     return spec, arrays
 
 
@@ -91,6 +101,9 @@ class ClassifyTask(Task):
         _, test = load_split(cfg, cfg.data.eval_split, cfg.data.limit_eval)
         self.num_classes = len(train.classes)
         self.model = build_classifier(cfg, spec, train.channels, self.num_classes)
+        from ..models.init_from import finetune_setup
+
+        self.lr_scale = finetune_setup(self.model, cfg)  # model.init_from weights; optim.layer_decay lr scales
         self.train_set = ArrayDataset(train, build_train_transform(a, tuple(cfg.data.img_size), train.channels))
         self.eval_set = ArrayDataset(test)
         self.mixup = None
@@ -99,6 +112,7 @@ class ClassifyTask(Task):
                 mixup_alpha=a.mixup, cutmix_alpha=a.cutmix, label_smoothing=a.label_smoothing, num_classes=self.num_classes
             )
         self.augment = a
+        self.token_keep = cfg.model.token_keep
         self.label_smoothing = a.label_smoothing
         self.erasing = RandomErasing(a.random_erasing, mode="pixel", device="cpu") if a.random_erasing > 0 else None
 
@@ -118,7 +132,7 @@ class ClassifyTask(Task):
         if self.erasing is not None:
             self.erasing.device = device
             x = self.erasing(x)
-        logits = model(x).float()
+        logits = (model(x, token_keep=self.token_keep) if self.token_keep < 1 else model(x)).float()
         if self.mixup is not None:
             return torch.sum(-soft * F.log_softmax(logits, dim=-1), dim=-1).mean()
         return F.cross_entropy(logits, targets, label_smoothing=self.label_smoothing)

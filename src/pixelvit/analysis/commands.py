@@ -1,0 +1,163 @@
+"""``pixelvit`` subcommands of the analyses: one per study, each writing a table and a plot."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..config import ConfigError
+
+CHECKPOINT_HELP = "a run directory, a model directory (config.json + model.safetensors) or a step_*.pt file"
+CONFIG_HELP = "YAML config of the base run, or 'digits' (the demo's recipe on the bundled 8x8 digits, CPU minutes)"
+
+
+def _ints(text: str, what: str) -> list[int]:
+    try:
+        return [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ConfigError(f"{what} takes comma-separated integers like 1,2,4, got {text!r}") from None
+
+
+def _query(text: str) -> tuple[int, int]:
+    parts = _ints(text, "--query")
+    if len(parts) != 2:
+        raise ConfigError(f"--query takes ROW,COL (a pixel of the input image), got {text!r}")
+    return parts[0], parts[1]
+
+
+def _data_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", help="dataset name (default: the one the model was trained on)")
+    p.add_argument("--root", help="dataset root folder")
+    p.add_argument("--split", help="split to read (default: the config's eval split)")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
+
+
+def add_commands(sub) -> None:
+    """Register the analysis subcommands on the ``pixelvit`` subparsers."""
+    p = sub.add_parser("attention-distance", help="mean attention distance and offset per layer and head (one or two models)")
+    p.add_argument("checkpoint", help=CHECKPOINT_HELP)
+    p.add_argument("checkpoint2", nargs="?", help="a second model, drawn side by side (e.g. the /2 twin of a /1 model)")
+    _data_args(p)
+    p.add_argument("--num-images", type=int, default=64, help="random sample of the split (default 64)")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--out", required=True, help="folder for attention_distance.{md,json,png}")
+    p.set_defaults(func=cmd_attention_distance)
+
+    p = sub.add_parser("attention-maps", help="attention of one query pixel (or the class token), per layer and head")
+    p.add_argument("checkpoint", help=CHECKPOINT_HELP)
+    _data_args(p)
+    p.add_argument("--index", type=int, default=0, help="image index in the split (default 0)")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--query", help="query pixel ROW,COL of the input image (default: the centre pixel)")
+    which.add_argument("--cls", action="store_true", help="query with the class token")
+    p.add_argument("--out", required=True, help="PNG file to write")
+    p.set_defaults(func=cmd_attention_maps)
+
+    p = sub.add_parser("pe-similarity", help="cosine similarity of each position embedding to all others, as small maps")
+    p.add_argument("checkpoint", help=CHECKPOINT_HELP)
+    p.add_argument("--stride", type=int, help="show every N-th row and column (default: at most 16 per side)")
+    p.add_argument("--out", required=True, help="PNG file to write")
+    p.set_defaults(func=cmd_pe_similarity)
+
+    p = sub.add_parser("pe-study", help="train with sin-cos, learned and no position embedding (paper: 82.7 / 82.8 / 81.2)")
+    p.add_argument("config", help=CONFIG_HELP)
+    p.add_argument("overrides", nargs="*", help="config overrides applied to every run, e.g. train.epochs=5")
+    p.add_argument("--variants", default="sincos,learned,none", help="comma-separated (default sincos,learned,none)")
+    p.add_argument("--out", default="runs/pe_study", help="study folder (default runs/pe_study)")
+    p.set_defaults(func=cmd_pe_study)
+
+    p = sub.add_parser("permutation-study", help="train on pixel-permuted images: accuracy against T swapped pairs per δ")
+    p.add_argument("config", help=CONFIG_HELP)
+    p.add_argument("overrides", nargs="*", help="config overrides applied to every run")
+    p.add_argument("--pairs", default="0,100,1000", help="comma-separated T values (default 0,100,1000)")
+    p.add_argument("--deltas", default="1,4,inf", help="comma-separated δ values in pixels, inf = any distance")
+    p.add_argument("--out", default="runs/permutation_study", help="study folder (default runs/permutation_study)")
+    p.set_defaults(func=cmd_permutation_study)
+
+    p = sub.add_parser("patch-sweep", help="accuracy against patch size at fixed sequence length or fixed input size")
+    p.add_argument("config", help=CONFIG_HELP)
+    p.add_argument("overrides", nargs="*", help="config overrides applied to every run")
+    p.add_argument("--mode", choices=["fixed-length", "fixed-input", "both"], default="both")
+    p.add_argument("--patch-sizes", default="1,2,4", help="comma-separated (default 1,2,4)")
+    p.add_argument("--grid", type=int, help="fixed-length: token grid side (default: the config's input / patch size)")
+    p.add_argument("--out", default="runs/patch_sweep", help="study folder (default runs/patch_sweep)")
+    p.set_defaults(func=cmd_patch_sweep)
+
+    p = sub.add_parser("shape-bias", help="shape vs texture bias of an ImageNet model on cue-conflict images")
+    p.add_argument("checkpoint", help=CHECKPOINT_HELP)
+    p.add_argument("--root", required=True, help="cue-conflict folder: ROOT/<shape>/<shape><n>-<texture><m>.png")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--out", help="folder for shape_bias.{md,json} (default: print only)")
+    p.set_defaults(func=cmd_shape_bias)
+
+    p = sub.add_parser("report", help="Markdown (and HTML) report of runs: metrics beside the paper's, curves, analyses")
+    p.add_argument("run_dirs", nargs="+", help="run directories")
+    p.add_argument("--out", default="report", help="folder for report.md and its plots (default ./report)")
+    p.add_argument("--html", action="store_true", help="also write report.html")
+    p.set_defaults(func=cmd_report)
+
+
+def cmd_attention_distance(args: argparse.Namespace) -> int:
+    from .attention_distance import analyse_checkpoints
+
+    checkpoints = [args.checkpoint] + ([args.checkpoint2] if args.checkpoint2 else [])
+    analyse_checkpoints(
+        checkpoints, Path(args.out), args.data, args.root, args.split, args.num_images, args.batch_size, args.device
+    )
+    return 0
+
+
+def cmd_attention_maps(args: argparse.Namespace) -> int:
+    from .attention_maps import attention_maps_command
+
+    query = None if args.cls else (_query(args.query) if args.query else "centre")
+    attention_maps_command(args.checkpoint, Path(args.out), args.index, query, args.data, args.root, args.split, args.device)
+    return 0
+
+
+def cmd_pe_similarity(args: argparse.Namespace) -> int:
+    from .pe_similarity import pe_similarity_command
+
+    pe_similarity_command(args.checkpoint, Path(args.out), args.stride)
+    return 0
+
+
+def cmd_pe_study(args: argparse.Namespace) -> int:
+    from .pe_study import run_pe_study
+
+    run_pe_study(args.config, Path(args.out), [v.strip() for v in args.variants.split(",") if v.strip()], args.overrides)
+    return 0
+
+
+def cmd_permutation_study(args: argparse.Namespace) -> int:
+    from .permutation_study import parse_delta, run_permutation_study
+
+    try:
+        deltas = [parse_delta(d) for d in args.deltas.split(",") if d.strip()]
+    except ValueError:
+        raise ConfigError(f"--deltas takes comma-separated numbers or inf, got {args.deltas!r}") from None
+    run_permutation_study(args.config, Path(args.out), _ints(args.pairs, "--pairs"), deltas, args.overrides)
+    return 0
+
+
+def cmd_patch_sweep(args: argparse.Namespace) -> int:
+    from .patch_sweep import MODES, run_patch_sweep
+
+    for mode in MODES if args.mode == "both" else [args.mode]:
+        run_patch_sweep(args.config, Path(args.out), mode, _ints(args.patch_sizes, "--patch-sizes"), args.grid, args.overrides)
+    return 0
+
+
+def cmd_shape_bias(args: argparse.Namespace) -> int:
+    from .shape_bias import shape_bias_command
+
+    shape_bias_command(args.checkpoint, args.root, Path(args.out) if args.out else None, args.batch_size, args.device)
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .report import build_report
+
+    build_report(args.run_dirs, Path(args.out), args.html)
+    return 0

@@ -1,0 +1,130 @@
+"""Why pixel tokens were missed before: fixed sequence length versus fixed input size.
+
+- ``fixed-length``: the token grid stays the config's (e.g. 14×14 = 196 tokens) while input size
+  and patch size change together (224/16 → 14/1). Images of a fixed-size dataset are resized
+  (``data.resize=true``); variable-size ones are loaded at each size (ImageNet: prepare each).
+  Paper (Fig. 2a, ViT-B, ImageNet; reviewer-quoted, verify): 224/16 82.8 → 14/1 63.4, falling.
+- ``fixed-input``: the input stays the config's and the patch size shrinks (more tokens).
+  Paper (Fig. 2b, ViT-S, ImageNet; reviewer-quoted, verify): /16 63.7 ... /2 81.0, /1 81.8, rising.
+
+Each mode writes ``patch_sweep_<mode>.json``; the table and plot (``patch_sweep.{md,png}``) cover
+every mode found in the output folder, so running both modes draws both curves.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from ..io import write_json_atomic, write_text_atomic
+from .plots import fmt, markdown_table, pyplot, save_figure
+from .study import base_config, final_accuracy, train_variant
+
+MODES = ("fixed-length", "fixed-input")
+PAPER_ACC1 = {"fixed-length": {16: 82.8, 1: 63.4}, "fixed-input": {16: 63.7, 2: 81.0, 1: 81.8}}
+
+
+def sweep_points(mode: str, img_size: list[int], patch: int, patch_sizes: list[int], grid: int | None = None) -> list[dict]:
+    """The (patch size, input size, token grid) of each point; errors before any training."""
+    if mode not in MODES:
+        raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+    points = []
+    for p in patch_sizes:
+        if p < 1:
+            raise ValueError(f"patch size {p} must be >= 1")
+        if mode == "fixed-input":
+            if img_size[0] % p or img_size[1] % p:
+                raise ValueError(f"patch size {p} does not divide the {img_size[0]}x{img_size[1]} input; pick divisors")
+            size = list(img_size)
+        else:
+            if grid is None and (img_size[0] % patch or img_size[1] % patch):
+                raise ValueError(f"the config's patch size {patch} does not divide its {img_size} input; pass --grid")
+            g = [grid, grid] if grid is not None else [img_size[0] // patch, img_size[1] // patch]
+            size = [g[0] * p, g[1] * p]
+        points.append({"patch_size": p, "img_size": size, "tokens": (size[0] // p) * (size[1] // p)})
+    return points
+
+
+def run_patch_sweep(
+    config: str,
+    out: Path,
+    mode: str,
+    patch_sizes: list[int],
+    grid: int | None = None,
+    overrides: list[str] | tuple[str, ...] = (),
+) -> list[dict[str, Any]]:
+    """Train one run per patch size under ``out/<mode>/p<p>``; write the table and the plot."""
+    from ..models.registry import decode_variant
+
+    path, overrides, cfg = base_config(config, overrides)
+    patch = cfg.model.patch_size or decode_variant(cfg.model.name)[1]["patch_size"]
+    points = sweep_points(mode, cfg.data.img_size, patch, patch_sizes, grid)
+    rows = []
+    for pt in points:
+        p, size = pt["patch_size"], pt["img_size"]
+        variant = [f"model.patch_size={p}", f"data.img_size=[{size[0]},{size[1]}]"]
+        if mode == "fixed-length":
+            variant.append("data.resize=true")
+        run_dir = out / mode / f"p{p}"
+        summary = train_variant(path, overrides, run_dir, variant)
+        paper = PAPER_ACC1[mode].get(p)
+        rows.append({**pt, "mode": mode, "acc1": final_accuracy(summary), "paper_acc1": paper, "run_dir": str(run_dir)})
+    write_json_atomic(out / f"patch_sweep_{mode}.json", rows)
+    everything = load_sweeps(out)
+    table = format_table(everything, f"{cfg.model.name} on {cfg.data.name}")
+    print("\n" + table)
+    write_text_atomic(out / "patch_sweep.md", table + "\n")
+    plot_patch_sweep(everything, out / "patch_sweep.png")
+    print(f"\nwrote {out / 'patch_sweep.md'}, patch_sweep_{mode}.json and patch_sweep.png")
+    return rows
+
+
+def load_sweeps(out: Path) -> list[dict[str, Any]]:
+    """Rows of every mode already swept in ``out``."""
+    rows: list[dict[str, Any]] = []
+    for mode in MODES:
+        path = out / f"patch_sweep_{mode}.json"
+        if path.is_file():
+            rows += json.loads(path.read_text())
+    return rows
+
+
+def format_table(rows: list[dict[str, Any]], what: str) -> str:
+    cells = [
+        [
+            r["mode"],
+            f"/{r['patch_size']}",
+            f"{r['img_size'][0]}x{r['img_size'][1]}",
+            r["tokens"],
+            fmt(r["acc1"]),
+            fmt(r["paper_acc1"]),
+        ]
+        for r in rows
+    ]
+    headers = ["mode", "patch", "input", "tokens", "Acc@1 (%)", "paper Acc@1 (%)"]
+    note = "paper: fixed-length ViT-B, fixed-input ViT-S, ImageNet (reviewer-quoted end points)"
+    return f"Patch-size sweeps, {what}; {note}\n\n" + markdown_table(headers, cells, "lrrrrr")
+
+
+def plot_patch_sweep(rows: list[dict[str, Any]], path: Path) -> Path:
+    """Acc@1 against patch size (log scale, largest left), one line per mode; paper points hollow."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    for i, mode in enumerate(m for m in MODES if any(r["mode"] == m for r in rows)):
+        line = sorted((r for r in rows if r["mode"] == mode), key=lambda r: -r["patch_size"])
+        color = f"C{i}"
+        label = f"{mode} ({line[0]['tokens']} tokens)" if mode == "fixed-length" else f"{mode} ({line[0]['img_size'][0]}px)"
+        ax.plot([r["patch_size"] for r in line], [r["acc1"] for r in line], "o-", color=color, label=label)
+        paper = sorted(PAPER_ACC1[mode].items(), reverse=True)
+        ax.plot([p for p, _ in paper], [a for _, a in paper], "o--", mfc="none", color=color, alpha=0.6, label=f"paper {mode}")
+    ax.set_xscale("log", base=2)
+    ax.invert_xaxis()
+    ticks = sorted({r["patch_size"] for r in rows} | {p for m in PAPER_ACC1.values() for p in m})
+    ax.set_xticks(ticks, [f"/{p}" for p in ticks])
+    ax.set_xlabel("patch size")
+    ax.set_ylabel("Acc@1 (%)")
+    ax.set_title("fixed sequence length vs fixed input size")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return save_figure(fig, path)

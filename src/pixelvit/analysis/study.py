@@ -1,0 +1,49 @@
+"""What the training studies share: the base config, one training run per variant, its accuracy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ..config import Config, load_config
+
+# ``CONFIG`` may be this word instead of a YAML file: the demo's recipe on the bundled 8×8 digits
+# (width 64, depth 4, pixel tokens), which runs on a CPU in minutes.
+DIGITS = "digits"
+
+
+def base_config(config: str, overrides: list[str] | tuple[str, ...] = ()) -> tuple[str | None, list[str], Config]:
+    """(path or None, overrides to pass on, the resolved config) for a study's ``CONFIG`` argument."""
+    from ..demo import DEMO_OVERRIDES
+
+    if config == DIGITS:
+        path, overrides = None, [*DEMO_OVERRIDES, *overrides]
+    else:
+        path, overrides = config, list(overrides)
+    return path, overrides, load_config(path, overrides)
+
+
+def train_variant(path: str | None, overrides: list[str], run_dir: Path, variant: list[str]) -> dict[str, Any]:
+    """Train (or resume) one variant in ``run_dir``; returns its summary. A run that already finished
+    with the same config is reused, so a study can be run again to add rows or redraw its plot."""
+    import json
+
+    import yaml
+
+    from ..runner import train_from_config
+
+    overrides = [*overrides, *variant, f"run_dir={run_dir}"]
+    summary_path, config_path = run_dir / "summary.json", run_dir / "config.yaml"
+    if summary_path.is_file() and config_path.is_file():
+        summary = json.loads(summary_path.read_text())
+        same = yaml.safe_load(config_path.read_text()) == load_config(path, overrides).to_dict()
+        if same and summary.get("status") == "finished" and summary.get("final"):
+            print(f"{run_dir}: finished earlier, reusing its summary")
+            return summary
+    return train_from_config(path, overrides)
+
+
+def final_accuracy(summary: dict[str, Any]) -> float | None:
+    """Acc@1 of the final model (the EMA weights' when the run kept an EMA: that is what ``final/`` holds)."""
+    final = summary.get("final") or {}
+    return final.get("ema_acc1", final.get("acc1"))

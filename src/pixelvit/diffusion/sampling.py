@@ -1,0 +1,148 @@
+"""``pixelvit sample``: draw samples from a trained DiT into a PNG grid and an ADM-layout ``.npz``.
+
+The ``.npz`` holds ``arr_0``: uint8 (N, H, W, 3) images (grey images repeated to RGB, as the ADM
+evaluator feeds its TF Inception 3 channels) and ``arr_1``: int64 (N,) class labels. Sample i
+depends only on (seed, i) (see :mod:`pixelvit.diffusion.samplers`). Under torchrun each rank draws
+indices rank, rank + world, ...; rank 0 gathers the shards from the output folder and writes
+the files, so the result equals a single-process run.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..config import Config
+from ..data.latents import decode, load_vae, to_uint8
+from ..io import atomic_path, write_json_atomic
+from .respace import create_diffusion
+from .samplers import generate
+
+
+@dataclass
+class SampleOptions:
+    """What to draw: count, guidance, sampler, steps (respacing), seed; None takes the run config's value."""
+
+    num: int = 16
+    cfg_scale: float | None = None
+    steps: str | None = None
+    sampler: str | None = None
+    eta: float | None = None
+    seed: int = 0
+    batch_size: int = 64
+    vae: str | None = None
+    guidance_channels: int | None = None
+    classes: list[int] | None = None  # sample i gets classes[i % len(classes)]; None: uniform from the seed
+
+
+def _distributed() -> tuple[int, int]:
+    """(rank, world size); initialises the process group under torchrun when it is not yet."""
+    import torch.distributed as dist
+
+    if not dist.is_initialized() and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        if torch.cuda.is_available():
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    if dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def to_images(x: torch.Tensor, cfg: Config, vae_dir: str | None, device: torch.device) -> torch.Tensor:
+    """Model-space samples (N, C, H, W) -> uint8 (N, 3, H', W'): decoded by the VAE (latent runs) or
+    mapped from [-1, 1] (pixel runs); grey repeated to RGB."""
+    if cfg.diffusion.space == "latent":
+        vae_dir = vae_dir or cfg.diffusion.vae
+        if not vae_dir:
+            raise ValueError("this run was trained on VAE latents: pass --vae DIR (the VAE that encoded them) to decode samples")
+        vae = load_vae(vae_dir, device)
+        images = torch.cat([decode(vae, x[i : i + 16], cfg.diffusion.latent_scale) for i in range(0, len(x), 16)])
+    else:
+        images = to_uint8(x)
+    return images.expand(-1, 3, -1, -1) if images.shape[1] == 1 else images
+
+
+def save_grid(images: torch.Tensor, path: Path, nrow: int | None = None, min_side: int = 256) -> None:
+    """uint8 (N, 3, H, W) -> a PNG grid of ``nrow`` (default ⌈√N⌉) columns, upscaled (nearest) so a tile is at
+    least ``min_side``/8 px."""
+    from PIL import Image
+    from torchvision.utils import make_grid
+
+    n = len(images)
+    grid = make_grid(images, nrow=nrow or math.ceil(math.sqrt(n)), padding=1, pad_value=255)
+    scale = max(1, math.ceil(min_side / 8 / images.shape[-1]))
+    picture = Image.fromarray(grid.permute(1, 2, 0).numpy()).resize((grid.shape[2] * scale, grid.shape[1] * scale), Image.NEAREST)
+    with atomic_path(path) as tmp:
+        picture.save(tmp, format="PNG")
+
+
+def save_npz(path: Path, images: np.ndarray, labels: np.ndarray) -> None:
+    """ADM layout: arr_0 uint8 (N, H, W, 3), arr_1 labels; written atomically."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, arr_0=images, arr_1=labels)
+
+
+def sample_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, opts: SampleOptions, device: str = "auto") -> dict:
+    """Draw ``opts.num`` samples from a run / model directory / checkpoint into ``out``; returns what was written."""
+    from ..engine.precision import resolve_device
+    from ..runner import load_model_and_config
+
+    model, cfg = load_model_and_config(Path(checkpoint))
+    if cfg is None or cfg.task != "diffusion":
+        raise ValueError(f"{checkpoint} is not a diffusion run (no run config with task: diffusion next to it)")
+    d = cfg.diffusion
+    rank, world = _distributed()
+    dev = resolve_device(device)
+    if dev.type == "cuda" and world > 1:
+        dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    steps = opts.steps if opts.steps is not None else d.sample_steps
+    sampler = opts.sampler or d.sampler
+    cfg_scale = d.cfg_scale if opts.cfg_scale is None else opts.cfg_scale
+    diffusion = create_diffusion(steps, d.num_timesteps, d.learn_sigma, d.noise_schedule)
+    indices = list(range(rank, opts.num, world))
+    labels = None
+    if opts.classes:
+        labels = torch.tensor([opts.classes[i % len(opts.classes)] for i in indices])
+    x, labels = generate(
+        model, diffusion, indices, opts.seed, cfg_scale, sampler, d.ddim_eta if opts.eta is None else opts.eta,
+        clip_denoised=d.space == "pixel", guidance_channels=opts.guidance_channels or d.guidance_channels, labels=labels,
+        device=dev, batch_size=opts.batch_size, autocast=dev.type == "cuda", progress=rank == 0,
+    )  # fmt: skip
+    images = to_images(x, cfg, opts.vae, dev)
+    out = Path(out)
+    images, labels = _gather(out, rank, world, images.permute(0, 2, 3, 1).numpy(), labels.numpy(), opts.num)
+    info = {"num": opts.num, "sampler": sampler, "steps": steps, "cfg_scale": cfg_scale, "seed": opts.seed}
+    if rank == 0:
+        save_npz(out / "samples.npz", images, labels)
+        columns = len(opts.classes) if opts.classes else 8  # with --classes, one class per column
+        save_grid(torch.from_numpy(images[: columns * 8]).permute(0, 3, 1, 2), out / "grid.png", nrow=columns)
+        write_json_atomic(out / "samples.json", {**info, "checkpoint": str(checkpoint), "shape": list(images.shape)})
+    return {**info, "npz": str(out / "samples.npz"), "grid": str(out / "grid.png")}
+
+
+def _gather(out: Path, rank: int, world: int, images: np.ndarray, labels: np.ndarray, num: int) -> tuple[np.ndarray, np.ndarray]:
+    """Single process: as given. Distributed: each rank writes its shard, rank 0 interleaves them back into index order."""
+    if world == 1:
+        return images, labels
+    import torch.distributed as dist
+
+    shard = out / "shards" / f"rank{rank:04d}.npz"
+    save_npz(shard, images, labels)
+    dist.barrier()
+    if rank == 0:
+        full = np.empty((num, *images.shape[1:]), dtype=np.uint8)
+        all_labels = np.empty(num, dtype=np.int64)
+        for r in range(world):
+            with np.load(out / "shards" / f"rank{r:04d}.npz") as z:
+                full[r::world], all_labels[r::world] = z["arr_0"], z["arr_1"]
+        images, labels = full, all_labels
+    dist.barrier()
+    if rank == 0:
+        for r in range(world):
+            (out / "shards" / f"rank{r:04d}.npz").unlink(missing_ok=True)
+    return images, labels

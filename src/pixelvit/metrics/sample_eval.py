@@ -1,0 +1,134 @@
+"""Evaluate a sample batch against a reference batch, both ``.npz`` files in the ADM layout.
+
+An ``.npz`` holds ``arr_0``: uint8 (N, H, W, C) images (what ``pixelvit sample`` writes and what the
+ADM evaluator reads). Arrays are streamed in batches, never loaded whole. A reference's statistics
+and pool features are cached as an ``.npz`` keyed by the reference file's SHA-256 and the feature
+network, written atomically. A reference that carries ``mu``/``sigma`` (and ``mu_s``/``sigma_s``),
+as ADM's ImageNet reference batches do (statistics of the whole training set), is used as ADM uses
+it, when the network is Inception and the sizes agree.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from ..io import atomic_path
+from .features import ClassifierFeatures, Features, InceptionFeatures, file_digest
+from .generation import feature_statistics, frechet_distance, inception_score, precision_recall
+
+FeatureNet = InceptionFeatures | ClassifierFeatures
+
+
+@contextlib.contextmanager
+def _npy_member(path: Path, key: str) -> Iterator[tuple[object, tuple[int, ...], np.dtype]]:
+    """Open ``key``.npy inside an .npz: (file object positioned at the data, shape, dtype)."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"{path} not found")
+    with zipfile.ZipFile(path) as z:
+        if f"{key}.npy" not in z.namelist():
+            raise ValueError(f"{path} has no {key!r} array (it has {', '.join(n[:-4] for n in z.namelist())})")
+        with z.open(f"{key}.npy") as f:
+            version = np.lib.format.read_magic(f)
+            readers = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+            if version not in readers:
+                raise ValueError(f"{path}:{key} uses .npy format {version}, which is not supported; re-save it with numpy")
+            shape, fortran, dtype = readers[version](f)
+            if fortran or dtype.hasobject:
+                raise ValueError(f"{path}:{key} must be a C-ordered numeric array")
+            yield f, shape, dtype
+
+
+def npz_shape(path: str | os.PathLike, key: str = "arr_0") -> tuple[int, ...]:
+    with _npy_member(Path(path), key) as (_, shape, _dtype):
+        return tuple(shape)
+
+
+def iter_npz_batches(path: str | os.PathLike, key: str = "arr_0", batch_size: int = 64) -> Iterator[np.ndarray]:
+    """Batches of ``path``'s ``key`` array along its first axis, read from the zip stream."""
+    with _npy_member(Path(path), key) as (f, shape, dtype):
+        row = int(np.prod(shape[1:])) * dtype.itemsize
+        for lo in range(0, shape[0], batch_size):
+            n = min(batch_size, shape[0] - lo)
+            data = f.read(n * row)
+            if len(data) != n * row:
+                raise ValueError(f"{path}:{key} is truncated")
+            yield np.frombuffer(data, dtype=dtype).reshape(n, *shape[1:])
+
+
+def compute_features(net: FeatureNet, path: str | os.PathLike, batch_size: int = 64, progress: bool = False) -> Features:
+    """Features of every image in ``path`` (uint8 NHWC ``arr_0``)."""
+    shape = npz_shape(path)
+    if len(shape) != 4 or shape[-1] not in (1, 3):
+        raise ValueError(f"{path}: arr_0 must be uint8 images (N, H, W, 1 or 3), got shape {shape}")
+    batches = iter_npz_batches(path, "arr_0", batch_size)
+    if progress:
+        from tqdm.auto import tqdm
+
+        batches = tqdm(batches, total=-(-shape[0] // batch_size), desc=f"features of {Path(path).name}", leave=False)
+    parts = [net(b) for b in batches]
+
+    def cat(name):
+        values = [getattr(p, name) for p in parts]
+        return None if values[0] is None else np.concatenate(values)
+
+    return Features(cat("pool"), cat("spatial"), cat("logits"))
+
+
+def reference_statistics(
+    net: FeatureNet, ref_path: str | os.PathLike, cache_dir: str | os.PathLike | None = None, batch_size: int = 64, progress=False
+) -> dict[str, np.ndarray]:
+    """{"pool", "mu", "sigma"} and, with spatial features, {"mu_s", "sigma_s"} of a reference batch (cached)."""
+    ref_path = Path(ref_path)
+    cache = None
+    if cache_dir is not None:
+        cache = Path(cache_dir) / f"{ref_path.stem}-{file_digest(ref_path)[:16]}-{net.fingerprint}.npz"
+        if cache.is_file():
+            with np.load(cache, allow_pickle=False) as z:
+                return {k: z[k] for k in z.files}
+    feats = compute_features(net, ref_path, batch_size, progress)
+    stats = {"pool": feats.pool}
+    stats["mu"], stats["sigma"] = feature_statistics(feats.pool)
+    if feats.spatial is not None:
+        stats["mu_s"], stats["sigma_s"] = feature_statistics(feats.spatial)
+    if isinstance(net, InceptionFeatures):
+        with np.load(ref_path, allow_pickle=False) as z:
+            for key in ("mu", "sigma", "mu_s", "sigma_s"):
+                if key in z.files and key in stats and z[key].shape == stats[key].shape:
+                    stats[key] = z[key]  # ADM: the reference's own (whole training set) statistics
+    if cache is not None:
+        with atomic_path(cache) as tmp, open(tmp, "wb") as f:
+            np.savez(f, **stats)
+    return stats
+
+
+def evaluate_samples(
+    net: FeatureNet,
+    samples_path: str | os.PathLike,
+    ref_path: str | os.PathLike,
+    cache_dir: str | os.PathLike | None = None,
+    batch_size: int = 64,
+    progress: bool = False,
+) -> dict[str, float | int | str | None]:
+    """FID, sFID, Inception Score, precision and recall of a sample batch against a reference batch."""
+    ref = reference_statistics(net, ref_path, cache_dir, batch_size, progress)
+    feats = compute_features(net, samples_path, batch_size, progress)
+    mu, sigma = feature_statistics(feats.pool)
+    result: dict[str, float | int | str | None] = {"fid": frechet_distance(mu, sigma, ref["mu"], ref["sigma"])}
+    result["sfid"] = None
+    if feats.spatial is not None and "mu_s" in ref:
+        mu_s, sigma_s = feature_statistics(feats.spatial)
+        result["sfid"] = frechet_distance(mu_s, sigma_s, ref["mu_s"], ref["sigma_s"])
+    result["inception_score"] = None
+    if feats.logits is not None:
+        logits = feats.logits.astype(np.float64)
+        probs = np.exp(logits - logits.max(axis=1, keepdims=True))
+        result["inception_score"] = inception_score(probs / probs.sum(axis=1, keepdims=True))
+    result["precision"], result["recall"] = precision_recall(ref["pool"], feats.pool)
+    result.update(num_samples=len(feats.pool), num_reference=len(ref["pool"]), features=net.name)
+    return result

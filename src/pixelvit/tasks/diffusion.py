@@ -1,0 +1,181 @@
+"""Class-conditional diffusion with a DiT (task: diffusion), in pixel space or on cached VAE latents.
+
+Training loss: improved DDPM's hybrid loss (ε-MSE + the variational bound of the learned
+variance) at a uniformly drawn timestep, as the reference DiT. Evaluation: the same loss on a fixed
+set of (x_0, t, ε) from the evaluation split, each drawn from a generator seeded by
+(diffusion.eval_seed, index), so the number is deterministic and comparable across checkpoints.
+The main metric is that loss (lower is better); sample quality (FID, ...) is measured separately with
+``pixelvit sample`` and ``pixelvit fid``.
+
+The DiT reads ``model.name`` / ``patch_size`` / ``embed_dim`` / ``depth`` / ``num_heads`` / ``mlp_ratio``; the
+ViT-only fields of ``model`` (tokenizer, pos_embed, pooling, dropout, drop path) do not apply and are ignored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from ..config import Config, ConfigError
+from ..data import ArrayDataset
+from ..data.latents import LatentDataset, to_unit_range
+from ..data.transforms import build_train_transform
+from ..diffusion.gaussian import GaussianDiffusion
+from ..diffusion.respace import create_diffusion, space_timesteps
+from ..diffusion.samplers import sample_seed
+from ..models.registry import create_model, decode_variant
+from .base import Task
+
+EVAL_LATENTS = 1000  # evaluation items taken from the training latents when no eval_latent_file is given
+
+
+def validate_diffusion(cfg: Config) -> None:
+    """Cross-field checks of the diffusion section (only when task is diffusion)."""
+    if cfg.task != "diffusion":
+        return
+    d = cfg.diffusion
+
+    def check(ok: bool, message: str) -> None:
+        if not ok:
+            raise ConfigError(message)
+
+    from ..models.dit import DiT
+
+    check(
+        decode_variant(cfg.model.name)[0] is DiT,
+        f"task diffusion needs a DiT model (model.name=dit_l/1 ...), got {cfg.model.name}",
+    )
+    check(
+        d.space != "latent" or bool(d.latent_file),
+        "diffusion.space=latent needs diffusion.latent_file (see pixelvit prepare-latents)",
+    )
+    check(0.0 <= d.class_dropout < 1.0, f"diffusion.class_dropout={d.class_dropout} must be in [0, 1)")
+    check(d.num_timesteps >= 2, f"diffusion.num_timesteps={d.num_timesteps} must be >= 2")
+    check(d.latent_scale > 0, f"diffusion.latent_scale={d.latent_scale} must be > 0")
+    check(d.num_classes is None or d.num_classes >= 1, f"diffusion.num_classes={d.num_classes} must be >= 1 or null")
+    check(d.cfg_scale >= 0 and d.ddim_eta >= 0, "diffusion.cfg_scale and diffusion.ddim_eta must be >= 0")
+    check(
+        d.cfg_scale == 1.0 or d.class_dropout > 0, "diffusion.cfg_scale != 1 needs a null class: set diffusion.class_dropout > 0"
+    )
+    check(d.guidance_channels is None or d.guidance_channels >= 1, "diffusion.guidance_channels must be >= 1 or null")
+    try:
+        space_timesteps(d.num_timesteps, d.sample_steps)
+    except ValueError as e:
+        raise ConfigError(f"diffusion.sample_steps={d.sample_steps!r}: {e}") from None
+
+
+class FixedNoiseDataset(Dataset):
+    """Wraps a dataset of (x, label): item i -> (x, label, t, ε) with t and ε drawn from (seed, i) only."""
+
+    def __init__(self, base: Dataset, num_timesteps: int, seed: int, shape: tuple[int, ...]):
+        self.base, self.num_timesteps, self.seed, self.shape = base, num_timesteps, seed, shape
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def __getitem__(self, item: int | tuple[int, int]):
+        i = item[0] if isinstance(item, tuple) else item
+        x, y = self.base[i]
+        g = torch.Generator().manual_seed(sample_seed(self.seed, i, 2))
+        t = torch.randint(self.num_timesteps, (), generator=g)
+        return x, y, t, torch.randn(self.shape, generator=g)
+
+
+def build_datasets(cfg: Config, eval_split: str | None = None) -> tuple[Dataset, Dataset, tuple[int, int, int], int]:
+    """(train set, eval base set, sample shape (C, H, W), number of classes) for cfg.diffusion.space."""
+    d = cfg.diffusion
+    if d.space == "latent":
+        train = LatentDataset(d.latent_file, hflip=cfg.augment.hflip, limit=cfg.data.limit_train)
+        use_train = eval_split == cfg.data.train_split or not d.eval_latent_file
+        path = d.latent_file if use_train else d.eval_latent_file
+        evaluation = LatentDataset(path, limit=cfg.data.limit_eval or (EVAL_LATENTS if use_train else None))
+        return train, evaluation, train.sample_shape, train.num_classes
+    from .classify import load_split
+
+    _, train_arrays = load_split(cfg, cfg.data.train_split, cfg.data.limit_train)
+    _, eval_arrays = load_split(cfg, eval_split or cfg.data.eval_split, cfg.data.limit_eval)
+    transform = build_train_transform(cfg.augment, tuple(cfg.data.img_size), train_arrays.channels)
+    shape = (train_arrays.channels, *train_arrays.image_size)
+    num_classes = len(train_arrays.classes) or int(train_arrays.targets.max()) + 1
+    return ArrayDataset(train_arrays, transform), ArrayDataset(eval_arrays), shape, num_classes
+
+
+def build_dit(cfg: Config, shape: tuple[int, int, int], num_classes: int) -> nn.Module:
+    """The DiT ``cfg.model`` names, for samples of ``shape`` (C, H, W)."""
+    m, d = cfg.model, cfg.diffusion
+    overrides = {k: getattr(m, k) for k in ("patch_size", "embed_dim", "depth", "num_heads") if getattr(m, k) is not None}
+    return create_model(
+        m.name, input_size=tuple(shape[1:]), in_channels=shape[0], num_classes=d.num_classes or num_classes,
+        learn_sigma=d.learn_sigma, class_dropout_prob=d.class_dropout, mlp_ratio=m.mlp_ratio, **overrides,
+    )  # fmt: skip
+
+
+def to_model_space(x: torch.Tensor) -> torch.Tensor:
+    """A batch as the diffusion sees it: uint8 images -> [-1, 1]; latents (float) unchanged."""
+    return to_unit_range(x) if x.dtype == torch.uint8 else x.float()
+
+
+@torch.no_grad()
+def diffusion_sums(diffusion: GaussianDiffusion, model: nn.Module, batches: Iterable[Any], device: torch.device) -> torch.Tensor:
+    """(Σ loss, Σ mse, Σ vb, count) over batches of (x, label, t, ε), float64."""
+    sums = torch.zeros(4, dtype=torch.float64)
+    for x, y, t, noise in batches:
+        x0, y, t, noise = to_model_space(x.to(device)), y.to(device), t.to(device), noise.to(device)
+        terms = diffusion.training_losses(lambda xt, tt, y=y: model(xt, tt, y), x0, t, noise)
+        sums += torch.tensor([float(terms[k].sum()) for k in ("loss", "mse", "vb")] + [len(x0)], dtype=torch.float64)
+    return sums
+
+
+def diffusion_metrics(totals: torch.Tensor) -> dict[str, float]:
+    n = max(float(totals[3]), 1.0)
+    return {"loss": float(totals[0]) / n, "mse": float(totals[1]) / n, "vb": float(totals[2]) / n}
+
+
+class DiffusionTask(Task):
+    main_metric = "loss"
+    higher_is_better = False
+
+    def __init__(self, cfg: Config):
+        d = cfg.diffusion
+        self.train_set, eval_base, self.shape, num_classes = build_datasets(cfg)
+        self.model = build_dit(cfg, self.shape, num_classes)
+        self.diffusion = create_diffusion("", d.num_timesteps, d.learn_sigma, d.noise_schedule)
+        self.eval_set = FixedNoiseDataset(eval_base, d.num_timesteps, d.eval_seed, self.shape)
+
+    def loss(self, model: nn.Module, batch: Any, device: torch.device) -> torch.Tensor:
+        x, y = batch
+        x0, y = to_model_space(x.to(device, non_blocking=True)), y.to(device, non_blocking=True)
+        t = torch.randint(0, self.diffusion.num_timesteps, (len(x0),), device=device)
+        noise = torch.randn_like(x0)
+        return self.diffusion.training_losses(lambda xt, tt: model(xt, tt, y), x0, t, noise)["loss"].mean()
+
+    def evaluate(self, model: nn.Module, batches: Iterable[Any], device: torch.device) -> torch.Tensor:
+        return diffusion_sums(self.diffusion, model, batches, device)
+
+    def summarize(self, totals: torch.Tensor) -> dict[str, float]:
+        return diffusion_metrics(totals)
+
+
+def build(cfg: Config) -> DiffusionTask:
+    return DiffusionTask(cfg)
+
+
+def evaluate_model(cfg: Config, model: nn.Module, split: str, batch_size: int, device: torch.device) -> dict[str, float]:
+    """The evaluation loss of ``model`` on ``split`` (fixed timesteps and noise from diffusion.eval_seed)."""
+    from ..engine.sampler import EpochBatchSampler
+
+    d = cfg.diffusion
+    _, base, shape, _ = build_datasets(cfg, eval_split=split)
+    if tuple(shape) != (model.in_channels, *model.img_size):
+        raise ConfigError(f"the model takes {(model.in_channels, *model.img_size)} inputs; the data gives {tuple(shape)}")
+    dataset = FixedNoiseDataset(base, d.num_timesteps, d.eval_seed, shape)
+    diffusion = create_diffusion("", d.num_timesteps, d.learn_sigma, d.noise_schedule)
+    sampler = EpochBatchSampler(len(dataset), batch_size, shuffle=False, drop_last=False)
+    model = model.to(device).eval()
+    with torch.no_grad():
+        loader = torch.utils.data.DataLoader(dataset, batch_sampler=sampler)
+        return diffusion_metrics(diffusion_sums(diffusion, model, loader, device))
