@@ -81,6 +81,21 @@ def make_step(model: torch.nn.Module, case: Case, device: torch.device):
 
 
 def measure(case: Case, device: torch.device, peaks: dict[str, float], warmup: int, repeats: int) -> Result:
+    """One case. On a CPU it runs in a fresh process, so that its resident-set peak is its own (memory
+    freed by an earlier case stays mapped in this process and would hide the next case's peak)."""
+    if device.type == "cpu":
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            return pool.submit(measure_here, case, device, peaks, warmup, repeats, torch.get_num_threads()).result()
+    return measure_here(case, device, peaks, warmup, repeats)
+
+
+def measure_here(case: Case, device: torch.device, peaks: dict[str, float], warmup: int, repeats: int, threads: int = 0) -> Result:
+    """One case in this process."""
+    if threads:
+        torch.set_num_threads(threads)
     torch.manual_seed(0)
     model = build(case, device)
     step = make_step(model, case, device)
