@@ -92,7 +92,9 @@ def measure(case: Case, device: torch.device, peaks: dict[str, float], warmup: i
     return measure_here(case, device, peaks, warmup, repeats)
 
 
-def measure_here(case: Case, device: torch.device, peaks: dict[str, float], warmup: int, repeats: int, threads: int = 0) -> Result:
+def measure_here(
+    case: Case, device: torch.device, peaks: dict[str, float], warmup: int, repeats: int, threads: int = 0
+) -> Result:
     """One case in this process."""
     if threads:
         torch.set_num_threads(threads)
