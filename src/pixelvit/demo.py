@@ -77,29 +77,22 @@ def _count_params(model_dir: Path) -> int:
 
 
 def format_table(rows: list[dict]) -> str:
-    lines = ["| patch | tokens | params | Acc@1 (%) | train img/s | wall (s) |", "|---:|---:|---:|---:|---:|---:|"]
-    for r in rows:
-        cells = [f"/{r['patch_size']}", str(r["tokens"]), f"{r['params']:,}", f"{r['acc1']:.1f}", f"{r['train_img_s']:.0f}"]
-        lines.append("| " + " | ".join([*cells, f"{r['wall_s']:.0f}"]) + " |")
-    return "\n".join(lines)
+    from .plotting import markdown_table
+
+    headers = ["patch", "tokens", "params", "Acc@1 (%)", "train img/s", "wall (s)"]
+    cells = [[f"/{r['patch_size']}", r["tokens"], f"{r['params']:,}", f"{r['acc1']:.1f}", f"{r['train_img_s']:.0f}",
+              f"{r['wall_s']:.0f}"] for r in rows]  # fmt: skip
+    return markdown_table(headers, cells, align="r" * len(headers))
 
 
 def plot_accuracy(rows: list[dict], path: Path) -> None:
-    import matplotlib
+    from .plotting import pyplot, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from .io import atomic_path
-
-    fig, ax = plt.subplots(figsize=(4, 3))
+    fig, ax = pyplot().subplots(figsize=(4, 3))
     ax.plot([r["patch_size"] for r in rows], [r["acc1"] for r in rows], "o-")
     ax.set_xscale("log", base=2)
     ax.set_xticks([r["patch_size"] for r in rows], [f"/{r['patch_size']}" for r in rows])
     ax.set_xlabel("patch size (input fixed at 8×8)")
     ax.set_ylabel("test Acc@1 (%)")
     ax.set_title("digits: pixel vs patch tokens")
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)

@@ -35,7 +35,7 @@ import torch
 from torch import nn
 
 from ..io import write_json_atomic, write_text_atomic
-from .plots import markdown_table, pyplot, save_figure
+from ..plotting import markdown_table, pyplot, save_figure
 
 
 def token_centres(grid_size: tuple[int, int], patch_size: int) -> torch.Tensor:

@@ -15,8 +15,8 @@ import torch
 from torch import nn
 
 from ..config import ConfigError
+from ..plotting import pyplot, save_figure
 from .attention_distance import drop_prefix
-from .plots import pyplot, save_figure
 
 
 def query_index(model: nn.Module, query: tuple[int, int] | None) -> int:

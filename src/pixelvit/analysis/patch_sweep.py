@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..io import write_json_atomic, write_text_atomic
-from .plots import fmt, markdown_table, pyplot, save_figure
+from ..plotting import fmt, markdown_table, pyplot, save_figure
 from .study import base_config, final_accuracy, train_variant
 
 MODES = ("fixed-length", "fixed-input")

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import ConfigError
-from .plots import pyplot, save_figure
+from ..plotting import pyplot, save_figure
 
 
 def pe_similarity(model: nn.Module) -> torch.Tensor:

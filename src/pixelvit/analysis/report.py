@@ -19,7 +19,7 @@ import yaml
 
 from ..engine.logging import read_metrics
 from ..io import write_text_atomic
-from .plots import fmt, markdown_table, pyplot, save_figure
+from ..plotting import fmt, markdown_table, pyplot, save_figure
 
 SKIP_DIRS = {"tb", "checkpoints", "final", "best"}
 NOT_METRICS = {"epoch", "step", "tag", "lr", "images_per_s"}

@@ -27,7 +27,7 @@ from torch import nn
 
 from ..config import ConfigError
 from ..io import write_json_atomic, write_text_atomic
-from .plots import markdown_table
+from ..plotting import markdown_table
 
 # ImageNet-1k class indices per category, from bethgelab/model-vs-human
 # modelvshuman/helper/human_categories.py (same lists as rgeirhos/texture-vs-shape).
