@@ -152,3 +152,9 @@ def test_too_little_data_for_one_step_is_a_clear_error(tmp_path):
 def test_torch_compile_option_trains(tmp_path):
     summary = run(tmp_path, "train.compile=true", "train.max_steps=2", "data.limit_train=64", "data.limit_eval=32")
     assert summary["step"] == 2
+
+
+def test_rerunning_a_finished_run_reports_its_final_metrics(tmp_path):
+    first = run(tmp_path, "train.epochs=1", "data.limit_train=64")
+    again = run(tmp_path, "train.epochs=1", "data.limit_train=64")
+    assert again["step"] == first["step"] and again["final"] == first["final"] and first["final"]["acc1"] >= 0

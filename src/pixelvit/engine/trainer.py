@@ -12,7 +12,7 @@ import math
 import time
 import warnings
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +59,7 @@ class Progress:
     batch_in_epoch: int = 0
     best: float | None = None
     skipped_steps: int = 0
+    last_eval: dict[str, float] = field(default_factory=dict)
 
 
 class Trainer:
@@ -204,7 +205,7 @@ class Trainer:
                 print(f"resuming from {resumed['path']} (step {self.progress.step}, epoch {self.progress.epoch})")
         writer = MetricWriter(self.run_dir) if self.dist.is_main else None
         bar = progress_bar(self.total_steps, self.progress.step, t.progress and self.dist.is_main)
-        start, images_seen, last_eval = time.perf_counter(), 0, {}
+        start, images_seen = time.perf_counter(), 0
         stop_reason = "finished"
         self.model.train()
         try:
@@ -221,7 +222,7 @@ class Trainer:
                         break
                     self.progress.epoch, self.progress.batch_in_epoch = self.progress.epoch + 1, 0
                     if self.progress.epoch % t.eval_every == 0 or self.progress.epoch == t.epochs:
-                        last_eval = self._eval_and_keep_best(writer)
+                        self.progress.last_eval = self._eval_and_keep_best(writer)
                     self.save()
                 if stop_reason != "finished":
                     path = self.save()
@@ -241,7 +242,7 @@ class Trainer:
             "world_size": self.dist.world_size,
             "wall_time_s": round(wall, 2),
             "train_images_per_s": round(images_seen * self.dist.world_size / wall, 2) if wall > 0 else None,
-            "final": last_eval,
+            "final": self.progress.last_eval,  # kept in checkpoints: a re-run of a finished run reports it too
             "best": {self.task.main_metric: self.progress.best},
             "paper": self.cfg.paper.metrics,
         }
