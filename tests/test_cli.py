@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from fixtures.fabricate import make_imagenet_folders
-from pixelvit.cli import main
+from pixelvit.commands import main
 
 
 @pytest.mark.parametrize("command", ["train", "eval", "prepare", "demo", "models"])

@@ -96,3 +96,76 @@ def test_fuzzed_overrides_either_load_or_raise_config_error(key, value):
         assert key.split(".")[0] in str(e) or "override" in str(e)
     else:
         assert isinstance(cfg, Config)
+
+
+# ---- sections per task -------------------------------------------------------------------------
+
+
+def test_a_classification_config_holds_only_its_own_sections():
+    saved = load_config(None, []).to_dict()
+    assert set(saved) == {"task", "run_dir", "model", "data", "augment", "optim", "train", "paper"}
+    depth = load_config(None, ["task=depth", "data.name=depth_folder", "depth.loss=l1"])
+    assert depth.depth.loss == "l1" and "depth" in depth.to_dict() and "mae" not in depth.to_dict()
+    with pytest.raises(AttributeError, match="a classify run has no 'depth' section"):
+        _ = load_config(None, []).depth
+
+
+def test_another_tasks_section_is_refused_with_the_fix():
+    with pytest.raises(ConfigError, match="depth is the section of task depth, but this config's task is classify"):
+        load_config(None, ["depth.loss=l1"])
+    with pytest.raises(ConfigError, match=r"task='clasify' is not a task\. Did you mean classify\?"):
+        load_config(None, ["task=clasify"])
+
+
+def test_a_model_field_the_family_does_not_read_is_refused():
+    base = ["task=diffusion", "model.name=dit_s/1"]
+    with pytest.raises(ConfigError, match=r"model\.tokenizer does not apply to the dit family \(task diffusion\)"):
+        load_config(None, [*base, "model.tokenizer=dictionary", "model.global_pool=avg"])
+    cfg = load_config(None, base)
+    assert set(cfg.to_dict()["model"]) == {
+        "name",
+        "patch_size",
+        "embed_dim",
+        "depth",
+        "num_heads",
+        "mlp_ratio",
+        "grad_checkpointing",
+    }
+    with pytest.raises(ConfigError, match=r"task diffusion trains dit_\* models; model\.name=vit_t/1 is a vit model"):
+        load_config(None, ["task=diffusion", "model.name=vit_t/1"])
+
+
+def test_configs_saved_by_earlier_versions_still_parse():
+    """Earlier versions saved every task's section and every model field; reading them drops what the task ignores."""
+    from pixelvit.config import parse_config
+
+    old = load_config(None, ["task=diffusion", "model.name=dit_s/1"]).to_dict()
+    old.update(depth={"loss": "silog"}, mae={"mask_ratio": 0.75})
+    old["model"].update(tokenizer="linear", global_pool="token")
+    with pytest.raises(ConfigError):
+        parse_config(old)
+    cfg = parse_config(old, strict=False)
+    assert cfg.task == "diffusion" and cfg.diffusion.space == "pixel" and "depth" not in cfg.to_dict()
+
+
+def test_evals_entries_are_typed_and_checked():
+    cfg = load_config(None, ["evals=[{type: attention_distance, every: 0, num_images: 8}]"])
+    (entry,) = cfg.evals
+    assert entry.type == "attention_distance" and entry.every == 0 and entry.options.num_images == 8
+    assert cfg.to_dict()["evals"] == [{"type": "attention_distance", "every": 0, "prefix": None, "num_images": 8,
+                                        "batch_size": 16, "seed": 0}]  # fmt: skip
+    for value, match in [
+        (
+            "[{type: attention_distanse}]",
+            r"evals\[0\]\.type='attention_distanse' is not an evaluator\. Did you mean attention_distance",
+        ),
+        ("[{type: fid}]", r"evals\[0\]: evaluator fid works with task diffusion, not classify"),
+        (
+            "[{type: attention_distance, num_image: 8}]",
+            r"unknown key evals\[0\]\.num_image\. Did you mean evals\[0\]\.num_images",
+        ),
+        ("[{type: attention_distance, every: -1}]", r"evals\[0\]\.every=-1 must be >= 0"),
+        ("{type: fid}", "evals must be a list"),
+    ]:
+        with pytest.raises(ConfigError, match=match):
+            load_config(None, [f"evals={value}"])

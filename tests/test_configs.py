@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from fixtures.fabricate import make_cifar100, make_flowers102, make_imagenet_folders
-from pixelvit.cli import main
+from pixelvit.commands import main
 from pixelvit.config import load_config
 from pixelvit.data import prepare_imagenet
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import importlib
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -142,93 +142,130 @@ class PaperResult:
     recipe_source: str = ""
 
 
-# ---- task sections: each task reads its own section; the others keep their defaults ------------
-
-
 @dataclass
-class DepthConfig:
-    """Dense depth regression (task: depth); see pixelvit.tasks.depth. Depths are metres.
+class EvalConfig:
+    """One extra evaluator of a run (``evals:`` list): ``type`` names a registered evaluator, run every
+    ``every`` epochs (0: once, after the last epoch); its metrics are logged as ``prefix/<metric>``
+    (default prefix: the type). ``options`` holds the evaluator's own typed options."""
 
-    ``loss``: l1 / l2 over valid pixels, or Eigen et al.'s scale-invariant log loss with weight
-    ``silog_lambda`` (0: mean squared log error, 1: fully scale-invariant). Evaluation counts ground
-    truth in [min_depth, max_depth] and clamps predictions to it (NYU-v2: 1e-3 to 10).
+    type: str
+    every: int = 1
+    prefix: str | None = None
+    options: Any = None
+
+
+@dataclass(frozen=True)
+class TaskSchema:
+    """What the config loader knows of a task; each task module registers its own.
+
+    sections: the task's own top-level sections (key -> dataclass), e.g. {"depth": DepthConfig}.
+    model_fields: the ``model.*`` fields the task's model family reads; another field set to a
+        non-default value is an error naming the field and ``model_family``.
+    validate: the task's checks, run after the generic ones (raise :class:`ConfigError`).
     """
 
-    loss: Literal["l1", "l2", "silog"] = "silog"
-    silog_lambda: float = 0.5
-    min_depth: float = 1e-3
-    max_depth: float = 10.0
+    name: str
+    sections: dict[str, type] = field(default_factory=dict)
+    model_fields: tuple[str, ...] = ()
+    model_family: str = "vit"
+    validate: Callable[[Config], None] | None = None
 
 
-@dataclass
-class MAEConfig:
-    """Masked-autoencoder pre-training (task: mae) and fine-tuning from it (task: classify).
+@dataclass(frozen=True)
+class EvaluatorSchema:
+    """What the config loader knows of an evaluator type: its options dataclass and the tasks it serves."""
 
-    target: "pixels" (normalised with the dataset statistics), "local_norm" (each pixel normalised
-    by the mean/variance of its local_norm_window × local_norm_window neighbourhood, per channel) or
-    "patch_norm" (the reference MAE's norm_pix_loss; patch size >= 2 only). See models/mae_targets.py.
-    mask_block: mask k×k blocks of tokens together (1 = plain token masking).
-    """
-
-    mask_ratio: float = 0.75
-    mask_block: int = 1
-    target: Literal["pixels", "local_norm", "patch_norm"] = "pixels"
-    local_norm_window: int = 3
-    decoder_embed_dim: int = 128
-    decoder_depth: int = 4
-    decoder_num_heads: int = 4
-    decoder_pos_embed: Literal["sincos", "learned"] = "sincos"
+    name: str
+    options: type
+    tasks: tuple[str, ...]
 
 
-@dataclass
-class DiffusionConfig:
-    """Diffusion-transformer training (task: diffusion); see pixelvit.tasks.diffusion.
+# The registries the task and evaluator modules fill when imported (``import pixelvit`` imports
+# them all). Written once at import, read by the loader; nothing else changes them.
+TASK_SCHEMAS: dict[str, TaskSchema] = {}
+EVALUATOR_SCHEMAS: dict[str, EvaluatorSchema] = {}
 
-    space: "pixel" (uint8 images of ``data.name`` scaled to [-1, 1]) or "latent" (a cached latent
-    array from ``pixelvit prepare-latents``: ``latent_file`` to train on, ``eval_latent_file`` for
-    the evaluation loss, default a fixed subset of the training file). ``latent_scale``: the factor
-    the latents were multiplied by (SD VAE: 0.18215); ``vae``: the VAE directory that decodes them
-    when sampling. num_classes: null takes the dataset's. Sampling defaults (``pixelvit sample``):
-    sampler, sample_steps (respacing: "250", "ddim50"), cfg_scale (1 = no guidance), ddim_eta,
-    guidance_channels (null: all; 3: the reference's released sampler).
-    """
 
-    space: Literal["pixel", "latent"] = "pixel"
-    latent_file: str | None = None
-    eval_latent_file: str | None = None
-    latent_scale: float = 0.18215
-    vae: str | None = None
-    num_timesteps: int = 1000
-    noise_schedule: Literal["linear"] = "linear"
-    learn_sigma: bool = True
-    class_dropout: float = 0.1
-    num_classes: int | None = None
-    eval_seed: int = 0
-    sampler: Literal["ddpm", "ddim"] = "ddpm"
-    sample_steps: str = "250"
-    cfg_scale: float = 1.5
-    ddim_eta: float = 0.0
-    guidance_channels: int | None = None
+def register_task_schema(schema: TaskSchema) -> TaskSchema:
+    """Make a task known to the config loader (called once, by the task's module)."""
+    TASK_SCHEMAS[schema.name] = schema
+    return schema
+
+
+def register_evaluator_schema(schema: EvaluatorSchema) -> EvaluatorSchema:
+    """Make an evaluator type known to the config loader (called once, by its module)."""
+    EVALUATOR_SCHEMAS[schema.name] = schema
+    return schema
+
+
+MODEL_FIELDS = tuple(f.name for f in dataclasses.fields(ModelConfig))
+CORE_SECTIONS = ("task", "run_dir", "model", "data", "augment", "optim", "train", "evals", "paper")
 
 
 @dataclass
 class Config:
-    """One run. ``run_dir`` defaults to ``runs/<config file stem>``."""
+    """One run: the sections every task has, plus the chosen task's own (``cfg.depth``, ``cfg.mae``,
+    ``cfg.diffusion``: see each task module). ``run_dir`` defaults to ``runs/<config file stem>``."""
 
-    task: Literal["classify", "depth", "mae", "diffusion"] = "classify"
+    task: str = "classify"
     run_dir: str | None = None
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
-    depth: DepthConfig = field(default_factory=DepthConfig)
-    mae: MAEConfig = field(default_factory=MAEConfig)
-    diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
+    evals: list[EvalConfig] = field(default_factory=list)
     paper: PaperResult = field(default_factory=PaperResult)
+    sections: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        schema = task_schema(self.task)
+        for key, cls in schema.sections.items():
+            self.sections.setdefault(key, cls())
+
+    def __getattr__(self, name: str) -> Any:
+        """``cfg.depth`` -> the task's own section ``depth``."""
+        if name.startswith("__") or name == "sections":
+            raise AttributeError(name)
+        if name in self.sections:
+            return self.sections[name]
+        raise AttributeError(f"a {self.task} run has no {name!r} section (its sections: {', '.join(self.section_names())})")
+
+    def section_names(self) -> list[str]:
+        return [*CORE_SECTIONS[2:], *self.sections]
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """Only what this run uses: the core sections, the model fields its family reads, its task's sections."""
+        schema = task_schema(self.task)
+        out: dict[str, Any] = {"task": self.task, "run_dir": self.run_dir}
+        model = dataclasses.asdict(self.model)
+        out["model"] = {k: v for k, v in model.items() if k in schema.model_fields} if schema.model_fields else model
+        for key in ("data", "augment", "optim", "train"):
+            out[key] = dataclasses.asdict(getattr(self, key))
+        for key, section in self.sections.items():
+            out[key] = dataclasses.asdict(section)
+        if self.evals:
+            out["evals"] = [eval_to_dict(e) for e in self.evals]
+        out["paper"] = dataclasses.asdict(self.paper)
+        return out
+
+
+def task_schema(name: str) -> TaskSchema:
+    """The registered schema of task ``name``; a ConfigError listing the known tasks otherwise."""
+    if name not in TASK_SCHEMAS:
+        known = ", ".join(sorted(TASK_SCHEMAS)) or "none registered: import pixelvit first"
+        close = difflib.get_close_matches(str(name), list(TASK_SCHEMAS), n=1)
+        hint = f" Did you mean {close[0]}?" if close else ""
+        raise ConfigError(f"task={name!r} is not a task.{hint} Known tasks: {known}")
+    return TASK_SCHEMAS[name]
+
+
+def eval_to_dict(e: EvalConfig) -> dict[str, Any]:
+    """An ``evals`` entry as written in YAML: type, every, prefix and the options flat beside them."""
+    out = {"type": e.type, "every": e.every, "prefix": e.prefix}
+    if e.options is not None:
+        out.update(dataclasses.asdict(e.options))
+    return out
 
 
 # ---- loading ------------------------------------------------------------------------------------
@@ -249,11 +286,77 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
             raise ConfigError(f"{path} must hold a mapping of config sections, got {type(raw).__name__}")
     for item in overrides:
         apply_override(raw, item)
-    cfg = from_dict(Config, raw)
+    cfg = parse_config(raw)
     if cfg.run_dir is None and path is not None:
         cfg.run_dir = str(Path("runs") / Path(path).stem)
     validate(cfg)
     return cfg
+
+
+def parse_config(raw: Any, strict: bool = True) -> Config:
+    """A mapping (as read from YAML) -> :class:`Config`, every value converted to its field's type.
+
+    ``strict`` (files and overrides a user writes): a section of another task, or a ``model`` field
+    that the task's model family does not read, is an error naming it. Not strict (configs saved by
+    earlier versions, which wrote every section): those are dropped.
+    """
+    if not isinstance(raw, dict):
+        raise ConfigError(f"a config must be a mapping of sections, got {raw!r}")
+    schema = task_schema(raw.get("task", "classify"))
+    raw = dict(raw)
+    foreign = [k for k in raw if k not in CORE_SECTIONS and k not in schema.sections]
+    for key in foreign:
+        owner = next((t.name for t in TASK_SCHEMAS.values() if key in t.sections), None)
+        if strict and owner is not None:
+            raise ConfigError(
+                f"{key} is the section of task {owner}, but this config's task is {schema.name}: "
+                f"remove {key}, or set task: {owner}"
+            )
+        if owner is not None:
+            del raw[key]
+        else:
+            valid = [*CORE_SECTIONS, *schema.sections]
+            close = difflib.get_close_matches(str(key), valid, n=3)
+            hint = f" Did you mean {', '.join(close)}?" if close else ""
+            raise ConfigError(f"unknown key {key}.{hint} Valid keys here: {', '.join(valid)}")
+    model = raw.get("model")
+    if isinstance(model, dict) and schema.model_fields:
+        ignored = [k for k in model if k in MODEL_FIELDS and k not in schema.model_fields]
+        if strict and ignored:
+            raise ConfigError(
+                f"model.{ignored[0]} does not apply to the {schema.model_family} family (task {schema.name}): remove it. "
+                f"The {schema.model_family} family reads: {', '.join('model.' + f for f in schema.model_fields)}"
+            )
+        raw["model"] = {k: v for k, v in model.items() if k not in ignored}
+    sections = {key: convert(cls, raw.pop(key, None), key) for key, cls in schema.sections.items()}
+    evals = raw.pop("evals", None) or []
+    if not isinstance(evals, list):
+        raise ConfigError(f"evals must be a list of evaluators like [{{type: fid, every: 10}}], got {evals!r}")
+    cfg = from_dict(Config, raw)
+    cfg.sections = sections
+    cfg.evals = [parse_eval(entry, i, schema.name) for i, entry in enumerate(evals)]
+    return cfg
+
+
+def parse_eval(entry: Any, index: int, task: str) -> EvalConfig:
+    """One ``evals`` entry -> EvalConfig with its evaluator's typed options."""
+    key = f"evals[{index}]"
+    if not isinstance(entry, dict) or "type" not in entry:
+        raise ConfigError(f"{key} must be a mapping with a type, e.g. {{type: fid, every: 10}}; got {entry!r}")
+    entry = dict(entry)
+    name = entry.pop("type")
+    if name not in EVALUATOR_SCHEMAS:
+        close = difflib.get_close_matches(str(name), list(EVALUATOR_SCHEMAS), n=1)
+        hint = f" Did you mean {close[0]}?" if close else ""
+        raise ConfigError(f"{key}.type={name!r} is not an evaluator.{hint} Known: {', '.join(sorted(EVALUATOR_SCHEMAS))}")
+    schema = EVALUATOR_SCHEMAS[name]
+    if task not in schema.tasks:
+        raise ConfigError(f"{key}: evaluator {name} works with task {' or '.join(schema.tasks)}, not {task}")
+    every = convert(int, entry.pop("every", 1), f"{key}.every")
+    prefix = convert(str | None, entry.pop("prefix", None), f"{key}.prefix")
+    if every < 0:
+        raise ConfigError(f"{key}.every={every} must be >= 0 (0: once, after the last epoch)")
+    return EvalConfig(type=name, every=every, prefix=prefix, options=from_dict(schema.options, entry, f"{key}."))
 
 
 def apply_override(raw: dict[str, Any], item: str) -> None:
@@ -346,15 +449,6 @@ def _scalar(tp: type, value: Any, key: str) -> Any:
 # ---- validation ---------------------------------------------------------------------------------
 
 
-# Checks owned by the modules that use a section ("module:function", each taking the Config).
-SECTION_VALIDATORS = (
-    "pixelvit.analysis.permutation:validate_permutation",
-    "pixelvit.tasks.depth:validate_depth",
-    "pixelvit.tasks.mae:validate_mae",
-    "pixelvit.tasks.diffusion:validate_diffusion",
-)
-
-
 def _check(ok: bool, message: str) -> None:
     if not ok:
         raise ConfigError(message)
@@ -363,12 +457,6 @@ def _check(ok: bool, message: str) -> None:
 def validate(cfg: Config) -> None:
     """Range and consistency checks that types alone cannot express."""
     m, d, a, o, t = cfg.model, cfg.data, cfg.augment, cfg.optim, cfg.train
-    from .models.registry import decode_variant
-
-    try:
-        decode_variant(m.name)
-    except ValueError as e:
-        raise ConfigError(f"model.name: {e}") from None
     for key, value in [("model.patch_size", m.patch_size), ("model.embed_dim", m.embed_dim), ("model.depth", m.depth)]:
         _check(value is None or value >= 1, f"{key}={value} must be >= 1")
     _check(m.num_heads is None or m.num_heads >= 1, f"model.num_heads={m.num_heads} must be >= 1")
@@ -381,6 +469,16 @@ def validate(cfg: Config) -> None:
     _check(d.num_workers >= 0, f"data.num_workers={d.num_workers} must be >= 0")
     for key in ("limit_train", "limit_eval"):
         _check(getattr(d, key) is None or getattr(d, key) >= 1, f"data.{key} must be >= 1 or null")
+    if d.permute_pairs < 0:
+        raise ConfigError(f"data.permute_pairs={d.permute_pairs} must be >= 0 (0: no permutation)")
+    if d.permute_delta is not None and not d.permute_delta >= 1:
+        raise ConfigError(f"data.permute_delta={d.permute_delta} must be >= 1 pixel, or null for any distance")
+    height, width = d.img_size
+    if 2 * d.permute_pairs > height * width:
+        raise ConfigError(
+            f"data.permute_pairs={d.permute_pairs} disjoint swaps need {2 * d.permute_pairs} pixels, but a "
+            f"{height}x{width} image has {height * width} (at most {height * width // 2} pairs)"
+        )
     _check(
         len(a.crop_scale) == 2 and 0 < a.crop_scale[0] <= a.crop_scale[1] <= 1,
         f"augment.crop_scale={a.crop_scale} must be [lo, hi] in (0, 1]",
@@ -415,6 +513,7 @@ def validate(cfg: Config) -> None:
         not (t.fsdp and t.ema_decay), "train.fsdp with train.ema_decay is not supported yet; use DDP (train.fsdp=false) for EMA"
     )
     _check(t.device in ("auto", "cpu") or t.device.startswith("cuda"), f"train.device={t.device!r}: choose auto, cpu or cuda[:N]")
-    for target in SECTION_VALIDATORS:
-        module, function = target.split(":")
-        getattr(importlib.import_module(module), function)(cfg)
+    _check(o.layer_decay is None or 0.0 < o.layer_decay <= 1.0, f"optim.layer_decay={o.layer_decay} must be in (0, 1] or null")
+    schema = task_schema(cfg.task)
+    if schema.validate is not None:
+        schema.validate(cfg)

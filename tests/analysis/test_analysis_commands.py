@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from fixtures.fabricate import flat_image, save_image
-from pixelvit.cli import main
-from pixelvit.runner import train_from_config
+from pixelvit.commands import main
+from pixelvit.tasks.training import train_from_config
 
 MODEL = ["data.name=digits", "data.img_size=[8,8]", "model.embed_dim=16", "model.depth=2", "model.num_heads=2",
          "model.pos_embed_std=1.0", "train.precision=fp32", "train.progress=false", "train.batch_size=32", "train.epochs=1",

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from pixelvit.bench.measure import PeakMemory, count_flops, median_time
-from pixelvit.cli import main
+from pixelvit.commands import main
 
 
 def test_flop_count_of_a_matmul_is_exact():

@@ -5,6 +5,7 @@ import torch
 from torch import nn
 
 from pixelvit.engine.optim import param_groups
+from pixelvit.models import create_model
 from pixelvit.models.dense import DenseViT
 from pixelvit.models.hub import from_pretrained, save_pretrained
 
@@ -61,6 +62,13 @@ def test_save_and_load_round_trip(tmp_path):
     assert isinstance(again, DenseViT) and again.config == model.config
     x = torch.randint(0, 256, (1, 3, 8, 12), dtype=torch.uint8)
     assert torch.equal(again(x), model(x))
+
+
+def test_presets_and_config_leave_the_classifier_out():
+    model = create_model("dense_vit_s/2", out_activation="exp", img_size=(8, 12), **TINY)
+    assert isinstance(model, DenseViT) and model.backbone.patch_size == 2 and model.backbone.num_classes == 0
+    assert not {"num_classes", "global_pool"} & set(model.config)
+    assert DenseViT(**model.config).config == model.config
 
 
 def test_bad_arguments():

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from fixtures.nyu_depth import make_depth_folder, make_nyu_depth_v2
-from pixelvit.cli import main
+from pixelvit.commands import main
 from pixelvit.config import load_config
 
 CONFIGS = sorted((Path(__file__).parents[2] / "configs" / "nyu_depth").glob("*.yaml"))

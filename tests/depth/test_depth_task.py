@@ -26,12 +26,12 @@ def test_a_tiny_model_overfits_four_depth_maps(tmp_path, one_thread):
     cfg = load_config(None, [*SMALL, f"data.root={tmp_path}", "data.eval_split=train", "depth.loss=silog"])
     task = build_task(cfg)
     assert task.main_metric == "rmse" and not task.higher_is_better
-    batch = next(iter(torch.utils.data.DataLoader(task.eval_set, batch_size=4)))
+    batch = next(iter(torch.utils.data.DataLoader(task.evaluation.dataset, batch_size=4)))
     device = torch.device("cpu")
 
     def rmse() -> float:
         with torch.no_grad():
-            return task.summarize(task.evaluate(task.model.eval(), [batch], device))["rmse"]
+            return task.evaluation.summarize(task.evaluation.sums(task.model.eval(), [batch], device))["rmse"]
 
     before = rmse()
     optimizer = torch.optim.Adam(task.model.parameters(), lr=3e-3)
@@ -51,9 +51,9 @@ def test_a_tiny_model_overfits_four_depth_maps(tmp_path, one_thread):
 def test_metrics_and_eval_set_come_from_the_config(tmp_path):
     make_depth_folder(tmp_path, {"train": 3, "test": 2}, size=(8, 8))
     task = build_task(load_config(None, [*SMALL, f"data.root={tmp_path}"]))
-    assert len(task.train_set) == 3 and len(task.eval_set) == 2
-    batch = next(iter(torch.utils.data.DataLoader(task.eval_set, batch_size=2)))
-    metrics = task.summarize(task.evaluate(task.model.eval(), [batch], torch.device("cpu")))
+    assert len(task.train_set) == 3 and len(task.evaluation.dataset) == 2
+    batch = next(iter(torch.utils.data.DataLoader(task.evaluation.dataset, batch_size=2)))
+    metrics = task.evaluation.summarize(task.evaluation.sums(task.model.eval(), [batch], torch.device("cpu")))
     assert {"rmse", "rae", "abs_rel", "log10", "delta1", "delta2", "delta3"} <= set(metrics)
     assert 0 <= metrics["delta1"] <= metrics["delta2"] <= metrics["delta3"] <= 1
 

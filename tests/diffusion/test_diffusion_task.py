@@ -9,10 +9,10 @@ import pytest
 import torch
 import yaml
 
-from pixelvit.cli import main
+from pixelvit.commands import main
 from pixelvit.config import ConfigError, load_config
 from pixelvit.data.latents import write_latents
-from pixelvit.tasks.diffusion import build
+from pixelvit.tasks import build_task
 
 CONFIGS = sorted((Path(__file__).parents[2] / "configs" / "dit").glob("*.yaml"))
 TINY = ["model.embed_dim=16", "model.depth=1", "model.num_heads=2", "train.batch_size=4", "train.epochs=1",
@@ -53,13 +53,13 @@ def test_config_trains_and_evaluates_on_fabricated_data(path, tmp_path, capsys):
 
 def test_evaluation_loss_is_deterministic_and_sampling_reproducible(tmp_path):
     cfg = load_config(CONFIGS[0].parent / "digits_dit1.yaml", [*TINY, f"run_dir={tmp_path / 'run'}"])
-    task = build(cfg)
-    batches = [task.eval_set[i] for i in range(6)]
+    task = build_task(cfg)
+    batches = [task.evaluation.dataset[i] for i in range(6)]
     collate = [torch.utils.data.default_collate(batches[:3]), torch.utils.data.default_collate(batches[3:])]
-    first = task.evaluate(task.model, collate, torch.device("cpu"))
-    again = task.evaluate(task.model, collate[::-1], torch.device("cpu"))
+    first = task.evaluation.sums(task.model, collate, torch.device("cpu"))
+    again = task.evaluation.sums(task.model, collate[::-1], torch.device("cpu"))
     torch.testing.assert_close(first, again)
-    assert first[3] == 6 and task.summarize(first)["loss"] > 0
+    assert first[3] == 6 and task.evaluation.summarize(first)["loss"] > 0
 
     run_dir = tmp_path / "run"
     assert main(["train", str(CONFIGS[0].parent / "digits_dit1.yaml"), *TINY, f"run_dir={run_dir}"]) == 0
@@ -77,7 +77,7 @@ def test_evaluation_loss_is_deterministic_and_sampling_reproducible(tmp_path):
 
 
 def test_diffusion_config_errors_name_the_key():
-    with pytest.raises(ConfigError, match="DiT model"):
+    with pytest.raises(ConfigError, match="trains dit_"):
         load_config(None, ["task=diffusion", "model.name=vit_t/1"])
     with pytest.raises(ConfigError, match="latent_file"):
         load_config(None, ["task=diffusion", "model.name=dit_s/1", "diffusion.space=latent"])
@@ -88,7 +88,7 @@ def test_diffusion_config_errors_name_the_key():
 
 
 def test_the_demo_trains_what_the_digits_config_says():
-    from pixelvit.diffusion.demo import DIT_OVERRIDES
+    from pixelvit.demos.dit_digits import DIT_OVERRIDES
 
     demo, config = load_config(None, DIT_OVERRIDES), load_config(CONFIGS[0].parent / "digits_dit1.yaml")
     for section in ("model", "diffusion", "optim"):

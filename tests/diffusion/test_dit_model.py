@@ -114,7 +114,7 @@ def test_mlp_gelu_approximation_is_an_option():
 @pytest.mark.parametrize("name", ["dit_s/2", "dit_b/4", "dit_l/1", "dit_l/2", "dit_xl/2", "dit_xl/8"])
 def test_parameter_count_equals_the_reference(name):
     with torch.device("meta"):  # no memory for 675M parameters
-        model = create_model(name, input_size=32)
+        model = create_model(name, img_size=32)
     count = sum(p.numel() for p in model.parameters())
     assert count == reference_formula(model.config["embed_dim"], model.config["depth"], model.patch_size)
     if name == "dit_xl/2":
@@ -131,13 +131,13 @@ def test_presets_listed_and_registered():
 
 
 def test_fixed_position_embedding_is_the_reference_table():
-    model = DiT(input_size=8, patch_size=2, in_channels=4, embed_dim=32, depth=1, num_heads=4, num_classes=10)
+    model = DiT(img_size=8, patch_size=2, in_chans=4, embed_dim=32, depth=1, num_heads=4, num_classes=10)
     torch.testing.assert_close(model.pos_embed.detach(), ref_pos_embed(32, 4))
     assert not model.pos_embed.requires_grad
 
 
 def test_zero_initialised_like_the_reference():
-    model = DiT(input_size=8, patch_size=2, in_channels=4, embed_dim=32, depth=2, num_heads=4, num_classes=10)
+    model = DiT(img_size=8, patch_size=2, in_chans=4, embed_dim=32, depth=2, num_heads=4, num_classes=10)
     out = model(torch.randn(3, 4, 8, 8), torch.tensor([0, 10, 999]), torch.tensor([1, 2, 3]))
     assert out.shape == (3, 8, 8, 8) and out.abs().max() == 0  # final layer zeroed
     for block in model.blocks:
@@ -147,17 +147,17 @@ def test_zero_initialised_like_the_reference():
 @pytest.mark.parametrize("p", [1, 2])
 def test_outputs_match_the_reference_after_conversion(p):
     sd = ref_state_dict(p=p)
-    model = DiT(input_size=8, patch_size=p, in_channels=4, embed_dim=32, depth=2, num_heads=4, num_classes=10).eval()
+    model = DiT(img_size=8, patch_size=p, in_chans=4, embed_dim=32, depth=2, num_heads=4, num_classes=10).eval()
     model.load_state_dict(from_reference_state_dict(sd), strict=True)
     x, t, y = torch.randn(4, 4, 8, 8), torch.tensor([0, 3, 500, 999]), torch.tensor([0, 9, 10, 4])
     torch.testing.assert_close(model(x, t, y), ref_forward(sd, x, t, y, p, 4), atol=1e-4, rtol=1e-4)
-    back = to_reference_state_dict(model.state_dict(), in_channels=4)
+    back = to_reference_state_dict(model.state_dict(), in_chans=4)
     assert back.keys() == sd.keys() and all(torch.equal(back[k], sd[k]) for k in sd)
 
 
 def test_guidance_all_channels_by_default_and_the_reference_three_behind_a_flag():
     sd = ref_state_dict(p=2)
-    model = DiT(input_size=8, patch_size=2, in_channels=4, embed_dim=32, depth=2, num_heads=4, num_classes=10).eval()
+    model = DiT(img_size=8, patch_size=2, in_chans=4, embed_dim=32, depth=2, num_heads=4, num_classes=10).eval()
     model.load_state_dict(from_reference_state_dict(sd))
     x, t, y = torch.randn(2, 4, 8, 8), torch.tensor([10, 700]), torch.tensor([3, 7])
     doubled = (torch.cat([x, x]), torch.cat([t, t]), torch.cat([y, torch.full_like(y, 10)]))
@@ -178,14 +178,12 @@ def test_load_reference_checkpoint_file(tmp_path):
         load_reference_checkpoint(tmp_path / "plain.pt", num_classes=10)
     for name in ("plain.pt", "train.pt"):
         model = load_reference_checkpoint(tmp_path / name, num_heads=4, num_classes=10).eval()
-        assert not model.learn_sigma and model.config["depth"] == 2 and model.config["input_size"] == [8, 8]
+        assert not model.learn_sigma and model.config["depth"] == 2 and model.config["img_size"] == [8, 8]
         torch.testing.assert_close(model(x, t, y), ref_forward(sd, x, t, y, 2, 4), atol=1e-4, rtol=1e-4)
 
 
 def test_training_mode_drops_labels_to_the_null_class():
-    model = DiT(
-        input_size=4, patch_size=1, in_channels=1, embed_dim=16, depth=1, num_heads=2, num_classes=3, class_dropout_prob=0.5
-    )
+    model = DiT(img_size=4, patch_size=1, in_chans=1, embed_dim=16, depth=1, num_heads=2, num_classes=3, class_dropout_prob=0.5)
     labels = torch.zeros(2000, dtype=torch.long)
     dropped = model.y_embedder.embedding_table.weight[3]
     emb = model.y_embedder(labels, train=True)
@@ -193,15 +191,13 @@ def test_training_mode_drops_labels_to_the_null_class():
     assert 0.45 < frac < 0.55 and torch.equal(
         model.y_embedder(labels, train=False)[0], model.y_embedder.embedding_table.weight[0]
     )
-    no_null = DiT(
-        input_size=4, patch_size=1, in_channels=1, embed_dim=16, depth=1, num_heads=2, num_classes=3, class_dropout_prob=0
-    )
+    no_null = DiT(img_size=4, patch_size=1, in_chans=1, embed_dim=16, depth=1, num_heads=2, num_classes=3, class_dropout_prob=0)
     with pytest.raises(ValueError, match="no null class"):
         no_null.forward_with_cfg(torch.randn(1, 1, 4, 4), torch.tensor([1]), torch.tensor([0]), 2.0)
 
 
 def test_save_pretrained_round_trip_and_non_square(tmp_path):
-    model = create_model("dit_s/1", input_size=(4, 6), in_channels=1, num_classes=5, embed_dim=16, depth=1, num_heads=2)
+    model = create_model("dit_s/1", img_size=(4, 6), in_chans=1, num_classes=5, embed_dim=16, depth=1, num_heads=2)
     torch.nn.init.normal_(model.final_layer.linear.weight)
     x, t, y = torch.randn(2, 1, 4, 6), torch.tensor([5, 6]), torch.tensor([1, 4])
     loaded = from_pretrained(save_pretrained(model, tmp_path / "m")).eval()

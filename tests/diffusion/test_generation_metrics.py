@@ -11,7 +11,7 @@ import torch
 from torch import nn
 from torchmetrics.image.fid import _compute_fid
 
-from pixelvit.cli import main
+from pixelvit.commands import main
 from pixelvit.metrics.features import ClassifierFeatures, InceptionFeatures, load_feature_network, tf_bilinear_resize
 from pixelvit.metrics.generation import feature_statistics, frechet_distance, inception_score, precision_recall
 from pixelvit.metrics.sample_eval import evaluate_samples, iter_npz_batches, reference_statistics

@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from fixtures.fabricate import make_cifar100
-from pixelvit.cli import main
+from pixelvit.commands import main
 from pixelvit.data.latents import LatentDataset, decode, encode, latent_paths, load_vae
-from pixelvit.runner import train_from_config
+from pixelvit.tasks.training import train_from_config
 
 
 @pytest.fixture(scope="module")

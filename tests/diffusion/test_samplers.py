@@ -44,7 +44,7 @@ def test_ddim_with_eta_zero_ignores_the_step_noise_and_eta_one_does_not():
 
 def tiny_dit():
     torch.manual_seed(0)
-    model = DiT(input_size=4, patch_size=1, in_channels=1, embed_dim=16, depth=1, num_heads=2, num_classes=3)
+    model = DiT(img_size=4, patch_size=1, in_chans=1, embed_dim=16, depth=1, num_heads=2, num_classes=3)
     for p in model.parameters():  # leave the zero init so the samples depend on the weights
         if p.requires_grad:
             torch.nn.init.normal_(p, std=0.05)
@@ -70,7 +70,7 @@ def test_ranks_shards_are_merged_back_into_index_order(tmp_path, monkeypatch):
     """`pixelvit sample` under torchrun: rank r draws indices r, r + world, ...; rank 0 interleaves the shards."""
     import numpy as np
 
-    from pixelvit.diffusion import sampling
+    from pixelvit.generation import sample as sampling
 
     monkeypatch.setattr(torch.distributed, "barrier", lambda: None)
     images = np.arange(5 * 2 * 2 * 3, dtype=np.uint8).reshape(5, 2, 2, 3)

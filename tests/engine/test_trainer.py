@@ -15,8 +15,8 @@ from safetensors.torch import load_file
 from pixelvit.config import ConfigError, load_config
 from pixelvit.engine.checkpoint import list_checkpoints, load_checkpoint
 from pixelvit.engine.trainer import NonFiniteLossError, Trainer
-from pixelvit.runner import evaluate_checkpoint, train_from_config
 from pixelvit.tasks import build_task
+from pixelvit.tasks.training import evaluate_checkpoint, train_from_config
 
 TINY = [
     "data.name=digits",

@@ -10,11 +10,11 @@ from PIL import Image
 
 from fixtures.fabricate import make_cifar100
 from pixelvit import save_pretrained
-from pixelvit.cli import main
+from pixelvit.analysis.mae_reconstructions import HEADER, MASK_COLOUR, PAD
+from pixelvit.commands import main
 from pixelvit.config import load_config
 from pixelvit.data import get_dataset_spec, load_arrays
-from pixelvit.mae_show import HEADER, MASK_COLOUR, PAD
-from pixelvit.models.mae import create_mae
+from pixelvit.models import create_model
 
 CONFIG_DIR = Path(__file__).parents[2] / "configs" / "mae"
 ROWS = ["t1", "t2", "s1", "s2"]
@@ -65,8 +65,8 @@ def test_pretrain_then_finetune_configs_run_on_fabricated_cifar(row, cifar, tmp_
 
 def test_mae_show_grid_holds_the_original_the_masked_input_and_pasted_visible_pixels(tmp_path):
     spec = get_dataset_spec("digits")
-    model = create_mae("vit_t/2", dict(decoder_embed_dim=16, decoder_depth=1, decoder_num_heads=2), img_size=8, in_chans=1,
-                       embed_dim=16, depth=1, num_heads=2, pixel_mean=spec.mean, pixel_std=spec.std)  # fmt: skip
+    model = create_model("mae_vit_t/2", decoder_embed_dim=16, decoder_depth=1, decoder_num_heads=2, img_size=8, in_chans=1,
+                         embed_dim=16, depth=1, num_heads=2, pixel_mean=spec.mean, pixel_std=spec.std)  # fmt: skip
     save_pretrained(model, tmp_path / "mae")
     out = tmp_path / "grid.png"
     assert main(["mae-show", str(tmp_path / "mae"), "--data", "digits", "--num", "3", "--out", str(out)]) == 0

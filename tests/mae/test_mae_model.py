@@ -5,16 +5,16 @@ import json
 import pytest
 import torch
 
-from pixelvit import VisionTransformer, from_pretrained, save_pretrained
+from pixelvit import VisionTransformer, create_model, from_pretrained, save_pretrained
 from pixelvit.data import get_dataset_spec, load_arrays
-from pixelvit.models.mae import MaskedAutoencoder, create_mae, masked_mse
+from pixelvit.models.mae import MaskedAutoencoder, masked_mse
 
 DECODER = dict(decoder_embed_dim=16, decoder_depth=1, decoder_num_heads=2)
 ENCODER = dict(embed_dim=16, depth=2, num_heads=2)
 
 
 def tiny(p=1, mae=None, **kw):
-    return create_mae(f"vit_t/{p}", {**DECODER, **(mae or {})}, **{"img_size": 8, **ENCODER, **kw})
+    return create_model(f"mae_vit_t/{p}", **{"img_size": 8, **ENCODER, **DECODER, **(mae or {}), **kw})
 
 
 def gen(seed=0):
@@ -80,7 +80,7 @@ def test_non_square_any_channels_any_target_and_model_files_round_trip(tmp_path,
     assert torch.isfinite(loss)
     save_pretrained(model, tmp_path / "m")
     meta = json.loads((tmp_path / "m" / "config.json").read_text())
-    assert meta["architecture"] == "mae" and meta["config"]["encoder"]["patch_size"] == p
+    assert meta["architecture"] == "mae" and meta["config"]["patch_size"] == p
     again = from_pretrained(tmp_path / "m").eval()
     assert type(again) is MaskedAutoencoder and again.config == model.config
     assert torch.equal(again(x, gen()).loss, loss)

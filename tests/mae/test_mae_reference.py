@@ -7,7 +7,7 @@ import torch
 from timm.models.vision_transformer import VisionTransformer as TimmViT
 
 from pixelvit import create_model
-from pixelvit.models.init_from import init_encoder_from
+from pixelvit.engine.init_from import init_encoder_from
 
 WIDTH, DEPTH, HEADS, DEC_WIDTH, DEC_DEPTH, PATCH, IMG = 768, 2, 12, 512, 1, 16, 224  # ViT-B/16 shapes, depth cut to 2
 

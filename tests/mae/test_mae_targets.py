@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from pixelvit.config import ConfigError, load_config
-from pixelvit.models.mae import create_mae, masked_mse
+from pixelvit.models import create_model
+from pixelvit.models.mae import masked_mse
 from pixelvit.models.mae_targets import compute_target, local_stats, normalize_images, target_to_pixels
 from pixelvit.models.tokenizers import patchify
 
@@ -63,7 +64,7 @@ def test_patch_norm_is_refused_at_p1_with_the_reason():
     with pytest.raises(ValueError, match=r"wrong at patch size 1.*erasing brightness.*local_norm"):
         compute_target("patch_norm", torch.randn(1, 3, 4, 4), 1)
     with pytest.raises(ValueError, match=r"wrong at patch size 1"):
-        create_mae("vit_t/1", dict(target="patch_norm"), img_size=8, embed_dim=16, depth=1, num_heads=2)
+        create_model("mae_vit_t/1", target="patch_norm", img_size=8, embed_dim=16, depth=1, num_heads=2)
     with pytest.raises(ConfigError, match=r"wrong at patch size 1"):
         load_config(EMPTY, ["task=mae", "mae.target=patch_norm", "model.name=vit_t/1"])
     assert load_config(EMPTY, ["task=mae", "mae.target=patch_norm", "model.name=vit_t/2"]).mae.target == "patch_norm"

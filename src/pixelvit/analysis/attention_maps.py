@@ -15,8 +15,8 @@ import torch
 from torch import nn
 
 from ..config import ConfigError
+from ..metrics.attention import drop_prefix
 from ..plotting import pyplot, save_figure
-from .attention_distance import drop_prefix
 
 
 def query_index(model: nn.Module, query: tuple[int, int] | None) -> int:
@@ -85,14 +85,16 @@ def attention_maps_command(
 ) -> Path:
     """``pixelvit attention-maps``: the PNG grid for image ``index`` of the split. ``query``: a pixel
     (row, col), ``"centre"`` (the image's centre pixel) or None (the class token)."""
-    from .samples import data_config, load_images, load_vit, pick_device
+    from ..engine.device import resolve_device
+    from ..engine.loading import config_for_model
+    from .samples import load_images, load_vit
 
     model, cfg = load_vit(checkpoint)
     if query == "centre":
         query = (model.img_size[0] // 2, model.img_size[1] // 2)
-    cfg = data_config(model, cfg, data, root)
+    cfg = config_for_model(model, cfg, checkpoint, data, root, resize=True)
     images, targets = load_images(model, cfg, split, indices=[index])
-    maps = query_attention(model.to(pick_device(device)), images[0], query)
+    maps = query_attention(model.to(resolve_device(device)), images[0], query)
     where = "class token" if query is None else f"pixel ({query[0]}, {query[1]})"
     title = f"ViT/{model.patch_size}: {cfg.data.name} image {index} (label {int(targets[0])}), query {where}"
     path = plot_attention_maps(images[0], maps, model.patch_size, query, out, title)

@@ -2,7 +2,7 @@
 
 Paper (slides, "Study on ViT: Patchification"; ViT-B/16 on ImageNet at 224, δ = ∞): T = 0 82.8,
 100 82.1, 1K 81.9, 10K 80.5, 20K 77.5, 25K 57.6 ("% is the percentage among all pixel pairs":
-of the 25,088 disjoint pairs). The permutation itself: :mod:`pixelvit.analysis.permutation`.
+of the 25,088 disjoint pairs). The permutation itself: :mod:`pixelvit.data.permutation`.
 Paper-scale base: ``configs/analysis/vit_b16_imagenet224.yaml``.
 """
 

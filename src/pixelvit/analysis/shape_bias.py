@@ -164,10 +164,11 @@ def shape_bias_command(
     checkpoint: str | os.PathLike, root: str, out: Path | None = None, batch_size: int = 64, device: str = "auto"
 ) -> dict[str, Any]:
     """``pixelvit shape-bias``: print the table; write ``shape_bias.{json,md}`` under ``out`` if given."""
-    from .samples import load_vit, pick_device
+    from ..engine.device import resolve_device
+    from .samples import load_vit
 
     model, _ = load_vit(checkpoint)
-    result = shape_bias(model, root, batch_size, pick_device(device))
+    result = shape_bias(model, root, batch_size, resolve_device(device))
     label = f"ViT/{model.patch_size} ({Path(checkpoint).name}) at {model.img_size[0]}x{model.img_size[1]}"
     text = format_table(result, label)
     print(text)

@@ -14,10 +14,10 @@ DIGITS = "digits"
 
 def base_config(config: str, overrides: list[str] | tuple[str, ...] = ()) -> tuple[str | None, list[str], Config]:
     """(path or None, overrides to pass on, the resolved config) for a study's ``CONFIG`` argument."""
-    from ..demo import DEMO_OVERRIDES
+    from ..tasks.recipes import DIGITS as DIGITS_RECIPE
 
     if config == DIGITS:
-        path, overrides = None, [*DEMO_OVERRIDES, *overrides]
+        path, overrides = None, [*DIGITS_RECIPE, *overrides]
     else:
         path, overrides = config, list(overrides)
     return path, overrides, load_config(path, overrides)
@@ -30,7 +30,7 @@ def train_variant(path: str | None, overrides: list[str], run_dir: Path, variant
 
     import yaml
 
-    from ..runner import train_from_config
+    from ..tasks.training import train_from_config
 
     overrides = [*overrides, *variant, f"run_dir={run_dir}"]
     summary_path, config_path = run_dir / "summary.json", run_dir / "config.yaml"

@@ -144,7 +144,7 @@ def generate(
     indices = list(indices)
     if labels is None:
         labels = sample_labels(seed, indices, model.num_classes)
-    shape = (model.in_channels, *model.img_size)
+    shape = (model.in_chans, *model.img_size)
     out = []
     for lo in range(0, len(indices), batch_size):
         chunk = indices[lo : lo + batch_size]

@@ -1,4 +1,4 @@
-"""Devices and mixed precision."""
+"""Mixed precision: whether bf16 is native here, and the autocast context."""
 
 from __future__ import annotations
 
@@ -6,16 +6,6 @@ from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 import torch
-
-
-def resolve_device(name: str) -> torch.device:
-    """ "auto" -> cuda when available, else cpu; a CUDA name without CUDA is an error that says so."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"device {name} requested but CUDA is not available; use cpu or auto")
-    return device
 
 
 def bf16_is_native(device: torch.device) -> bool:

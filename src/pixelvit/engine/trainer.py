@@ -3,7 +3,7 @@
 It owns: the optimizer and schedule, mixed precision, gradient accumulation and clipping, EMA,
 evaluation cadence, checkpoints and exact resume, logging, stopping cleanly on a signal, and
 scale-out under ``torchrun`` (DDP, or FSDP2 with ``train.fsdp``). A task (see
-:class:`pixelvit.tasks.base.Task`) supplies the model, data, loss and metrics.
+:class:`pixelvit.engine.task.Task`) supplies the model, data, loss and metrics.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
+from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -23,15 +24,16 @@ from torch.utils.data import DataLoader
 from ..config import Config
 from ..io import write_json_atomic
 from ..models.hub import describe, save_pretrained
-from ..tasks.base import Task
 from . import distributed as dist
 from .checkpoint import latest_valid_checkpoint, rng_state, save_checkpoint, set_rng_state
+from .evaluation import Evaluator, evaluate
 from .logging import MetricWriter, progress_bar
 from .optim import build_optimizer, constant_after_warmup, param_groups, set_lr, warmup_cosine
 from .parallel import full_training_state, load_full_training_state, shard_model, training_module
 from .precision import autocast, bf16_is_native
 from .sampler import EpochBatchSampler
 from .signals import StopSignal
+from .task import Task
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -68,8 +70,9 @@ class Trainer:
     Under torchrun every process builds the same task and Trainer; rank 0 alone writes files.
     """
 
-    def __init__(self, cfg: Config, task: Task, run_dir: str | Path):
+    def __init__(self, cfg: Config, task: Task, run_dir: str | Path, evaluators: Sequence[Evaluator] = ()):
         self.cfg, self.task, self.run_dir = cfg, task, Path(run_dir)
+        self.evaluators = list(evaluators)
         t, o = cfg.train, cfg.optim
         self.dist = dist.init_distributed(t.device)
         self.device = self.dist.device
@@ -176,20 +179,27 @@ class Trainer:
             save_pretrained(model, self.run_dir / name, state_dict=state)
 
     def evaluate(self) -> dict[str, float]:
-        """Main metrics of the model (and ``ema_*`` of the EMA weights) on the evaluation set; every
-        sample counted once across ranks."""
-        d = self.dist
-        sampler = EpochBatchSampler(
-            len(self.task.eval_set), self.rank_batch, shuffle=False, drop_last=False, rank=d.rank, world_size=d.world_size
-        )
+        """The task's metrics of the model (and ``ema_*`` of the EMA weights) on its evaluation set."""
+        t = self.cfg.train
         results: dict[str, float] = {}
         models = [("", self.model)] + ([("ema_", self.ema.module)] if self.ema is not None else [])
         for prefix, model in models:
-            model.eval()
-            with torch.no_grad(), autocast(self.cfg.train.precision, self.device):
-                totals = self.task.evaluate(model, self._loader(self.task.eval_set, sampler), self.device)
-            totals = dist.all_reduce_sum(totals.to(self.device), d).cpu()
-            results.update({prefix + k: v for k, v in self.task.summarize(totals).items()})
+            metrics = evaluate(
+                self.task.evaluation, model, self.rank_batch, self.device, self.dist, t.precision, self.cfg.data.num_workers
+            )
+            results.update({prefix + k: v for k, v in metrics.items()})
+        self.model.train()
+        return results
+
+    def run_evaluators(self) -> dict[str, float]:
+        """The extra evaluators due after this epoch, on the weights a run saves (the EMA's if kept)."""
+        model = self.ema.module if self.ema is not None else self.model
+        results: dict[str, float] = {}
+        for evaluator in self.evaluators:
+            if evaluator.due(self.progress.epoch, self.cfg.train.epochs):
+                model.eval()
+                metrics = evaluator(model, self.device, self.dist)
+                results.update({f"{evaluator.prefix}/{k}": v for k, v in metrics.items()})
         self.model.train()
         return results
 
@@ -223,6 +233,11 @@ class Trainer:
                     self.progress.epoch, self.progress.batch_in_epoch = self.progress.epoch + 1, 0
                     if self.progress.epoch % t.eval_every == 0 or self.progress.epoch == t.epochs:
                         self.progress.last_eval = self._eval_and_keep_best(writer)
+                    extra = self.run_evaluators()
+                    if extra:
+                        self._log_eval(writer, extra)
+                        if self.progress.epoch == t.epochs:
+                            self.progress.last_eval = {**self.progress.last_eval, **extra}
                     self.save()
                 if stop_reason != "finished":
                     path = self.save()
@@ -329,7 +344,10 @@ class Trainer:
         if best is None or (value > best if self.task.higher_is_better else value < best):
             self.progress.best = value
             self._save_model("best")
+        self._log_eval(writer, metrics)
+        return metrics
+
+    def _log_eval(self, writer: MetricWriter | None, metrics: dict[str, float]) -> None:
         if writer is not None:
             writer.log(self.progress.step, "eval", {**metrics, "epoch": self.progress.epoch})
             print(f"\nepoch {self.progress.epoch}: " + ", ".join(f"{k} {v:.3f}" for k, v in metrics.items()))
-        return metrics

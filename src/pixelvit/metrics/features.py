@@ -147,11 +147,12 @@ class ClassifierFeatures:
 
     def __init__(self, model_dir: str | Path, device: str | torch.device = "cpu"):
         from ..models.hub import WEIGHTS_NAME, from_pretrained
+        from ..models.vit import VisionTransformer
 
         model_dir = Path(model_dir)
         self.device = torch.device(device)
         self.model = from_pretrained(model_dir).to(self.device).eval()
-        if not hasattr(self.model, "forward_intermediates") or getattr(self.model, "num_classes", 0) <= 0:
+        if not isinstance(self.model, VisionTransformer) or self.model.num_classes <= 0:
             raise ValueError(f"{model_dir} is not a pixelvit classifier with a head; --features needs one")
         self.fingerprint = f"classifier-{file_digest(model_dir / WEIGHTS_NAME)[:16]}"
         cfg = self.model.config

@@ -71,19 +71,37 @@ def compute_features(net: FeatureNet, path: str | os.PathLike, batch_size: int =
         from tqdm.auto import tqdm
 
         batches = tqdm(batches, total=-(-shape[0] // batch_size), desc=f"features of {Path(path).name}", leave=False)
-    parts = [net(b) for b in batches]
+    return concat_features([net(b) for b in batches])
 
-    def cat(name):
+
+def array_features(net: FeatureNet, images: np.ndarray, batch_size: int = 64) -> Features:
+    """Features of in-memory uint8 (N, H, W, 1 or 3) images."""
+    return concat_features([net(images[lo : lo + batch_size]) for lo in range(0, len(images), batch_size)])
+
+
+def concat_features(parts: list[Features]) -> Features:
+    """One :class:`Features` from per-batch ones."""
+
+    def cat(name: str) -> np.ndarray | None:
         values = [getattr(p, name) for p in parts]
         return None if values[0] is None else np.concatenate(values)
 
     return Features(cat("pool"), cat("spatial"), cat("logits"))
 
 
+def feature_set_statistics(feats: Features) -> dict[str, np.ndarray]:
+    """{"pool", "mu", "sigma"} and, with spatial features, {"mu_s", "sigma_s"} of a feature set."""
+    stats = {"pool": feats.pool}
+    stats["mu"], stats["sigma"] = feature_statistics(feats.pool)
+    if feats.spatial is not None:
+        stats["mu_s"], stats["sigma_s"] = feature_statistics(feats.spatial)
+    return stats
+
+
 def reference_statistics(
     net: FeatureNet, ref_path: str | os.PathLike, cache_dir: str | os.PathLike | None = None, batch_size: int = 64, progress=False
 ) -> dict[str, np.ndarray]:
-    """{"pool", "mu", "sigma"} and, with spatial features, {"mu_s", "sigma_s"} of a reference batch (cached)."""
+    """:func:`feature_set_statistics` of a reference batch file (cached)."""
     ref_path = Path(ref_path)
     cache = None
     if cache_dir is not None:
@@ -91,11 +109,7 @@ def reference_statistics(
         if cache.is_file():
             with np.load(cache, allow_pickle=False) as z:
                 return {k: z[k] for k in z.files}
-    feats = compute_features(net, ref_path, batch_size, progress)
-    stats = {"pool": feats.pool}
-    stats["mu"], stats["sigma"] = feature_statistics(feats.pool)
-    if feats.spatial is not None:
-        stats["mu_s"], stats["sigma_s"] = feature_statistics(feats.spatial)
+    stats = feature_set_statistics(compute_features(net, ref_path, batch_size, progress))
     if isinstance(net, InceptionFeatures):
         with np.load(ref_path, allow_pickle=False) as z:
             for key in ("mu", "sigma", "mu_s", "sigma_s"):
@@ -105,6 +119,24 @@ def reference_statistics(
         with atomic_path(cache) as tmp, open(tmp, "wb") as f:
             np.savez(f, **stats)
     return stats
+
+
+def score_samples(feats: Features, ref: dict[str, np.ndarray]) -> dict[str, float | int | None]:
+    """FID, sFID, Inception Score, precision and recall of sample features against reference statistics."""
+    mu, sigma = feature_statistics(feats.pool)
+    result: dict[str, float | int | None] = {"fid": frechet_distance(mu, sigma, ref["mu"], ref["sigma"])}
+    result["sfid"] = None
+    if feats.spatial is not None and "mu_s" in ref:
+        mu_s, sigma_s = feature_statistics(feats.spatial)
+        result["sfid"] = frechet_distance(mu_s, sigma_s, ref["mu_s"], ref["sigma_s"])
+    result["inception_score"] = None
+    if feats.logits is not None:
+        logits = feats.logits.astype(np.float64)
+        probs = np.exp(logits - logits.max(axis=1, keepdims=True))
+        result["inception_score"] = inception_score(probs / probs.sum(axis=1, keepdims=True))
+    result["precision"], result["recall"] = precision_recall(ref["pool"], feats.pool)
+    result.update(num_samples=len(feats.pool), num_reference=len(ref["pool"]))
+    return result
 
 
 def evaluate_samples(
@@ -117,18 +149,21 @@ def evaluate_samples(
 ) -> dict[str, float | int | str | None]:
     """FID, sFID, Inception Score, precision and recall of a sample batch against a reference batch."""
     ref = reference_statistics(net, ref_path, cache_dir, batch_size, progress)
-    feats = compute_features(net, samples_path, batch_size, progress)
-    mu, sigma = feature_statistics(feats.pool)
-    result: dict[str, float | int | str | None] = {"fid": frechet_distance(mu, sigma, ref["mu"], ref["sigma"])}
-    result["sfid"] = None
-    if feats.spatial is not None and "mu_s" in ref:
-        mu_s, sigma_s = feature_statistics(feats.spatial)
-        result["sfid"] = frechet_distance(mu_s, sigma_s, ref["mu_s"], ref["sigma_s"])
-    result["inception_score"] = None
-    if feats.logits is not None:
-        logits = feats.logits.astype(np.float64)
-        probs = np.exp(logits - logits.max(axis=1, keepdims=True))
-        result["inception_score"] = inception_score(probs / probs.sum(axis=1, keepdims=True))
-    result["precision"], result["recall"] = precision_recall(ref["pool"], feats.pool)
-    result.update(num_samples=len(feats.pool), num_reference=len(ref["pool"]), features=net.name)
-    return result
+    return {**score_samples(compute_features(net, samples_path, batch_size, progress), ref), "features": net.name}
+
+
+def format_metrics(result: dict) -> str:
+    """One line per metric, and which network produced them."""
+    lines = [f"features: {result['features']}", f"samples: {result['num_samples']}, reference: {result['num_reference']}"]
+    for key, label in [
+        ("fid", "FID"),
+        ("sfid", "sFID"),
+        ("inception_score", "IS"),
+        ("precision", "precision"),
+        ("recall", "recall"),
+    ]:
+        value = result.get(key)
+        lines.append(f"{label}: {'n/a' if value is None else f'{value:.4f}'}")
+    if result.get("sfid") is None:
+        lines.append("(sFID needs spatial features; IS needs a classifier: see pixelvit fid --help)")
+    return "\n".join(lines)

@@ -27,7 +27,7 @@ def timm_kwargs(model: VisionTransformer) -> dict[str, Any]:
     if cfg["tokenizer"] != "linear":
         raise ValueError("timm has no dictionary tokenizer; only tokenizer='linear' models convert")
     return dict(
-        img_size=tuple(cfg["img_size"]), patch_size=cfg["patch_size"], in_chans=cfg["in_chans"],
+        img_size=model.img_size, patch_size=cfg["patch_size"], in_chans=cfg["in_chans"],
         num_classes=cfg["num_classes"], global_pool=cfg["global_pool"], embed_dim=cfg["embed_dim"],
         depth=cfg["depth"], num_heads=cfg["num_heads"], mlp_ratio=cfg["mlp_ratio"], qkv_bias=cfg["qkv_bias"],
         class_token=cfg["class_token"], no_embed_class=True,

@@ -28,10 +28,11 @@ import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from .base import block_indices, capture_config, to_2tuple
 from .layers import Attention, Mlp
 from .pos_embed import sincos_2d
+from .registry import register_family
 from .tokenizers import LinearTokenizer, unpatchify
-from .vit import to_2tuple
 
 # size letter -> (width, depth, heads), as the reference's DiT-S/B/L/XL.
 DIT_SIZES: dict[str, tuple[int, int, int]] = {
@@ -117,13 +118,14 @@ class FinalLayer(nn.Module):
         return self.linear(modulate(self.norm_final(x), shift, scale))
 
 
+@register_family("dit", sizes=DIT_SIZES)
 class DiT(nn.Module):
     """Class-conditional diffusion Transformer over p×p patches of a (C, H, W) input (latent or pixels).
 
     Args:
-        input_size: H or (H, W) of the input (32 for 256×256 images through the SD VAE).
+        img_size: H or (H, W) of the input (32 for 256×256 images through the SD VAE).
         patch_size: p; 1 gives one token per latent pixel (DiT-L/1), 2 the reference's DiT-L/2.
-        in_channels: C (4 for SD-VAE latents).
+        in_chans: C (4 for SD-VAE latents).
         embed_dim, depth, num_heads, mlp_ratio: the Transformer's shape.
         class_dropout_prob: probability of replacing a label by the null class in training; > 0
             adds the null class (needed for classifier-free guidance).
@@ -131,11 +133,12 @@ class DiT(nn.Module):
         learn_sigma: output 2·C channels (ε and the variance interpolation), else C (ε only).
     """
 
+    @capture_config
     def __init__(
         self,
-        input_size: int | tuple[int, int] = 32,
+        img_size: int | tuple[int, int] = 32,
         patch_size: int = 2,
-        in_channels: int = 4,
+        in_chans: int = 4,
         embed_dim: int = 1152,
         depth: int = 28,
         num_heads: int = 16,
@@ -145,26 +148,22 @@ class DiT(nn.Module):
         learn_sigma: bool = True,
     ):
         super().__init__()
-        size = to_2tuple(input_size)
+        size = to_2tuple(img_size)
         if patch_size < 1 or size[0] % patch_size or size[1] % patch_size:
-            raise ValueError(f"input size {size[0]}x{size[1]} is not divisible by patch size {patch_size}")
+            raise ValueError(f"image size {size[0]}x{size[1]} is not divisible by patch size {patch_size}")
         if not 0.0 <= class_dropout_prob < 1.0:
             raise ValueError(f"class_dropout_prob={class_dropout_prob} must be in [0, 1)")
-        self.config: dict[str, Any] = dict(
-            input_size=list(size), patch_size=patch_size, in_channels=in_channels, embed_dim=embed_dim, depth=depth,
-            num_heads=num_heads, mlp_ratio=mlp_ratio, class_dropout_prob=class_dropout_prob, num_classes=num_classes,
-            learn_sigma=learn_sigma,
-        )  # fmt: skip
         self.img_size = size
         self.patch_size = patch_size
-        self.in_channels = in_channels
-        self.out_channels = in_channels * 2 if learn_sigma else in_channels
+        self.in_chans = in_chans
+        self.out_channels = in_chans * 2 if learn_sigma else in_chans
         self.learn_sigma = learn_sigma
         self.num_classes = num_classes
+        self.embed_dim = self.num_features = embed_dim
         self.grid_size = (size[0] // patch_size, size[1] // patch_size)
         self.grad_checkpointing = False
 
-        self.x_embedder = LinearTokenizer(patch_size, in_channels, embed_dim, (0.5,) * in_channels, (0.5,) * in_channels)
+        self.x_embedder = LinearTokenizer(patch_size, in_chans, embed_dim, (0.5,) * in_chans, (0.5,) * in_chans)
         self.t_embedder = TimestepEmbedder(embed_dim)
         self.y_embedder = LabelEmbedder(num_classes, embed_dim, class_dropout_prob)
         # A frozen parameter, as in the reference: counted by parameters(), never trained.
@@ -209,21 +208,48 @@ class DiT(nn.Module):
             raise ValueError("this DiT was built with class_dropout_prob=0: it has no null class, so guidance is impossible")
         return self.num_classes
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """x (B, C, H, W) noisy input, t (B,) timesteps, y (B,) labels -> (B, C', H, W), C' = 2C with learn_sigma."""
-        if x.ndim != 4 or x.shape[1] != self.in_channels or tuple(x.shape[2:]) != self.img_size:
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """Noisy input (B, C, H, W) -> patch tokens with position embedding (B, L, D)."""
+        if x.ndim != 4 or x.shape[1] != self.in_chans or tuple(x.shape[2:]) != self.img_size:
             raise ValueError(
-                f"DiT expects (B, {self.in_channels}, {self.img_size[0]}, {self.img_size[1]}) inputs, got {tuple(x.shape)}"
+                f"DiT expects (B, {self.in_chans}, {self.img_size[0]}, {self.img_size[1]}) inputs, got {tuple(x.shape)}"
             )
-        tokens = self.x_embedder(x) + self.pos_embed.to(x.dtype)  # (B, L, D)
-        c = self.t_embedder(t) + self.y_embedder(y, self.training)  # (B, D)
-        for block in self.blocks:
+        return self.x_embedder(x) + self.pos_embed.to(x.dtype)
+
+    def condition(self, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """t (B,) timesteps, y (B,) labels -> c (B, D); labels drop to the null class in training."""
+        return self.t_embedder(t) + self.y_embedder(y, self.training)
+
+    def forward_intermediates(
+        self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor, indices: list[int] | None = None
+    ) -> dict[str, Any]:
+        """-> {"blocks": {i: (B, L, D) tokens after block i}, "features": (B, L, D) after the last block,
+        "condition": c (B, D)}. ``indices`` picks blocks (negative counts from the end); None returns all."""
+        wanted = block_indices(len(self.blocks), indices)
+        tokens, c = self.embed(x), self.condition(t, y)
+        out: dict[int, torch.Tensor] = {}
+        for i, block in enumerate(self.blocks):
             if self.grad_checkpointing and torch.is_grad_enabled():
                 tokens = checkpoint(block, tokens, c, use_reentrant=False)
             else:
                 tokens = block(tokens, c)
+            if i in wanted:
+                out[i] = tokens
+        return {"blocks": out, "features": tokens, "condition": c}
+
+    def forward_features(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """x (B, C, H, W), t (B,), y (B,) -> tokens after the last block (B, L, D), before the final adaLN layer."""
+        return self.forward_intermediates(x, t, y, indices=[])["features"]
+
+    def forward_head(self, tokens: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        """Tokens (B, L, D), condition (B, D) -> output (B, C', H, W)."""
         out = self.final_layer(tokens, c)  # (B, L, C'·p·p), (C', p, p) order per token
         return unpatchify(out, self.patch_size, self.grid_size, self.out_channels)
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """x (B, C, H, W) noisy input, t (B,) timesteps, y (B,) labels -> (B, C', H, W), C' = 2C with learn_sigma."""
+        out = self.forward_intermediates(x, t, y, indices=[])
+        return self.forward_head(out["features"], out["condition"])
 
     def forward_with_cfg(
         self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor, cfg_scale: float, guidance_channels: int | None = None
@@ -236,9 +262,9 @@ class DiT(nn.Module):
         """
         if cfg_scale == 1.0:
             return self.forward(x, t, y)
-        k = self.in_channels if guidance_channels is None else guidance_channels
-        if not 1 <= k <= self.in_channels:
-            raise ValueError(f"guidance_channels={guidance_channels} must be in 1..{self.in_channels}")
+        k = self.in_chans if guidance_channels is None else guidance_channels
+        if not 1 <= k <= self.in_chans:
+            raise ValueError(f"guidance_channels={guidance_channels} must be in 1..{self.in_chans}")
         null = torch.full_like(y, self.null_class)
         out = self.forward(torch.cat([x, x]), torch.cat([t, t]), torch.cat([y, null]))
         cond, uncond = out.chunk(2)
@@ -262,12 +288,12 @@ def from_reference_state_dict(state: dict[str, torch.Tensor]) -> dict[str, torch
     return out
 
 
-def to_reference_state_dict(state: dict[str, torch.Tensor], in_channels: int) -> dict[str, torch.Tensor]:
+def to_reference_state_dict(state: dict[str, torch.Tensor], in_chans: int) -> dict[str, torch.Tensor]:
     """Inverse of :func:`from_reference_state_dict`."""
     out = dict(state)
     w = state["x_embedder.proj.weight"]  # (D, C·p·p)
-    p = math.isqrt(w.shape[1] // in_channels)
-    out["x_embedder.proj.weight"] = w.reshape(w.shape[0], in_channels, p, p)
+    p = math.isqrt(w.shape[1] // in_chans)
+    out["x_embedder.proj.weight"] = w.reshape(w.shape[0], in_chans, p, p)
     lw, lb = state["final_layer.linear.weight"], state["final_layer.linear.bias"]  # rows in (C', p, p) order
     c = lw.shape[0] // (p * p)
     out["final_layer.linear.weight"] = lw.reshape(c, p, p, -1).permute(1, 2, 0, 3).reshape(lw.shape)
@@ -276,7 +302,7 @@ def to_reference_state_dict(state: dict[str, torch.Tensor], in_channels: int) ->
 
 
 def reference_config(state: dict[str, torch.Tensor], num_heads: int | None = None, num_classes: int = 1000) -> dict[str, Any]:
-    """Constructor arguments of a reference state dict, read from its shapes. Heads are not visible in
+    """:class:`DiT` arguments (pixelvit's names) of a reference state dict, read from its shapes. Heads are not visible in
     the weights: the preset of the same width is used unless ``num_heads`` is given. A label table of
     ``num_classes`` + 1 rows has the null class (class dropout 0.1, the reference's)."""
     w = state["x_embedder.proj.weight"]
@@ -291,7 +317,7 @@ def reference_config(state: dict[str, torch.Tensor], num_heads: int | None = Non
     if rows not in (num_classes, num_classes + 1):
         raise ValueError(f"the label table has {rows} rows, not num_classes={num_classes} (+1 for the null class)")
     return dict(
-        input_size=side * p, patch_size=p, in_channels=channels, embed_dim=dim,
+        img_size=side * p, patch_size=p, in_chans=channels, embed_dim=dim,
         depth=len({k.split(".")[1] for k in state if k.startswith("blocks.")}), num_heads=num_heads,
         mlp_ratio=state["blocks.0.mlp.fc1.weight"].shape[0] / dim,
         class_dropout_prob=0.1 if rows == num_classes + 1 else 0.0, num_classes=num_classes,

@@ -5,40 +5,34 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 from safetensors.torch import load_file, save_file
 from torch import nn
 
 from ..io import atomic_path, write_json_atomic
+from .registry import family_of, get_family
 
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
 
 
-# architecture name (as written in config.json) -> "module:Class"; imported on use.
-ARCHITECTURES = {
-    "vit": "pixelvit.models.vit:VisionTransformer",
-    "dit": "pixelvit.models.dit:DiT",
-    "dense_vit": "pixelvit.models.dense:DenseViT",
-    "mae": "pixelvit.models.mae:MaskedAutoencoder",
-}
+# Constructor arguments renamed since older model files were written: architecture -> {old: new}.
+RENAMED_ARGUMENTS = {"dit": {"input_size": "img_size", "in_channels": "in_chans"}}
 
 
-def _architectures() -> dict[str, type]:
-    import importlib
+def upgrade_config(architecture: str, config: dict[str, Any]) -> dict[str, Any]:
+    """A ``config.json`` / checkpoint config of any pixelvit version -> today's constructor arguments.
 
-    out = {}
-    for name, target in ARCHITECTURES.items():
-        module, cls = target.split(":")
-        out[name] = getattr(importlib.import_module(module), cls)
-    return out
-
-
-def _architecture_name(model: nn.Module) -> str:
-    for name, cls in _architectures().items():
-        if isinstance(model, cls):  # FSDP2 subclasses the model class in place
-            return name
-    raise TypeError(f"save_pretrained does not know how to describe a {type(model).__name__}")
+    DiT: ``input_size`` -> ``img_size``, ``in_channels`` -> ``in_chans``. MAE: the nested ``encoder``
+    dict is flattened into the MAE's own arguments (its forced ``num_classes=0`` dropped).
+    """
+    renames = RENAMED_ARGUMENTS.get(architecture, {})
+    config = {renames.get(k, k): v for k, v in config.items()}
+    if architecture == "mae" and isinstance(config.get("encoder"), dict):
+        encoder = {k: v for k, v in config.pop("encoder").items() if k != "num_classes"}
+        config = {**encoder, **config}
+    return config
 
 
 def save_pretrained(model: nn.Module, directory: str | os.PathLike, state_dict: dict | None = None) -> Path:
@@ -55,7 +49,7 @@ def save_pretrained(model: nn.Module, directory: str | os.PathLike, state_dict: 
     return directory
 
 
-def from_pretrained(directory: str | os.PathLike, **overrides) -> nn.Module:
+def from_pretrained(directory: str | os.PathLike, **overrides: Any) -> nn.Module:
     """Rebuild a model saved by :func:`save_pretrained` and load its weights (strict).
 
     ``overrides`` change constructor arguments that do not alter the weights' shapes
@@ -75,12 +69,13 @@ def from_pretrained(directory: str | os.PathLike, **overrides) -> nn.Module:
 
 def describe(model: nn.Module) -> dict:
     """{"architecture": name, "config": constructor arguments}: enough to rebuild ``model``."""
-    return {"architecture": _architecture_name(model), "config": dict(model.config)}
+    return {"architecture": family_of(model).name, "config": dict(model.config)}
 
 
-def build_from_description(meta: dict, source: str = "model description", **overrides) -> nn.Module:
-    """Inverse of :func:`describe` (fresh weights)."""
-    archs = _architectures()
-    if meta.get("architecture") not in archs:
-        raise ValueError(f"{source}: unknown architecture {meta.get('architecture')!r}; known: {sorted(archs)}")
-    return archs[meta["architecture"]](**{**meta["config"], **overrides})
+def build_from_description(meta: dict, source: str = "model description", **overrides: Any) -> nn.Module:
+    """Inverse of :func:`describe` (fresh weights); also reads descriptions written by older versions."""
+    try:
+        family = get_family(meta.get("architecture"))
+    except ValueError as e:
+        raise ValueError(f"{source}: {e}") from None
+    return family.cls(**{**upgrade_config(family.name, meta["config"]), **overrides})

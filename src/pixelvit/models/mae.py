@@ -20,10 +20,12 @@ import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from .base import capture_config
 from .layers import Block
 from .mae_targets import check_target, compute_target, normalize_images, target_to_pixels
 from .masking import keep_tokens, num_visible, random_masking
 from .pos_embed import PosEmbed
+from .registry import VIT_SIZES, register_family
 from .tokenizers import unpatchify
 from .vit import VisionTransformer
 
@@ -52,23 +54,35 @@ def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> 
     return masked_mse_per_sample(pred, target, mask).mean()
 
 
+@register_family("mae", sizes=VIT_SIZES, prefix="mae_vit")
 class MaskedAutoencoder(nn.Module):
     """MAE pre-training model.
 
     Args:
-        encoder: ``VisionTransformer`` constructor arguments (``num_classes`` is forced to 0; the
-            encoder needs its class token and final LayerNorm, i.e. ``global_pool="token"``).
+        img_size, patch_size, in_chans, embed_dim, depth, num_heads, mlp_ratio: the encoder's, as for
+            :class:`VisionTransformer`.
         mask_ratio: fraction of tokens masked per sample (0.75 in MAE and in the paper).
         mask_block: mask k×k blocks of tokens together (1 = independent tokens); k divides the grid.
         target: "pixels", "local_norm" or "patch_norm" (p >= 2 only); see :mod:`.mae_targets`.
         local_norm_window: k of the "local_norm" neighbourhood.
         decoder_embed_dim, decoder_depth, decoder_num_heads, decoder_mlp_ratio: the decoder's shape.
         decoder_pos_embed: "sincos" (fixed 2-D, as in MAE) or "learned".
+        **encoder_kwargs: any other :class:`VisionTransformer` argument (tokenizer, pos_embed,
+            pos_embed_std, drop_path_rate, pixel_mean, pixel_std, ...) except ``num_classes`` (the
+            encoder has no classifier). It needs its class token and final LayerNorm, i.e.
+            ``global_pool="token"`` and ``class_token=True`` (the defaults).
     """
 
+    @capture_config(extends=VisionTransformer, exclude=("num_classes",))
     def __init__(
         self,
-        encoder: dict[str, Any],
+        img_size: int | tuple[int, int] = 32,
+        patch_size: int = 1,
+        in_chans: int = 3,
+        embed_dim: int = 192,
+        depth: int = 12,
+        num_heads: int = 3,
+        mlp_ratio: float = 4.0,
         mask_ratio: float = 0.75,
         mask_block: int = 1,
         target: str = "pixels",
@@ -78,29 +92,29 @@ class MaskedAutoencoder(nn.Module):
         decoder_num_heads: int = 4,
         decoder_mlp_ratio: float = 4.0,
         decoder_pos_embed: str = "sincos",
+        **encoder_kwargs: Any,
     ):
         super().__init__()
-        encoder = {**encoder, "num_classes": 0}
-        if encoder.get("global_pool", "token") != "token" or not encoder.get("class_token", True):
+        if "num_classes" in encoder_kwargs:
+            raise ValueError("the MAE encoder has no classifier; do not pass num_classes")
+        if encoder_kwargs.get("global_pool", "token") != "token" or not encoder_kwargs.get("class_token", True):
             raise ValueError(
                 "MAE pre-training reads the encoder after its final LayerNorm: build the encoder with "
                 "global_pool='token' and class_token=True (the fine-tuning model may still pool by average)"
             )
         if decoder_pos_embed not in DECODER_POS_EMBED_KINDS:
             raise ValueError(f"unknown decoder_pos_embed {decoder_pos_embed!r}; choose one of {DECODER_POS_EMBED_KINDS}")
-        self.encoder = VisionTransformer(**encoder)
+        self.encoder = VisionTransformer(
+            img_size=img_size, patch_size=patch_size, in_chans=in_chans, embed_dim=embed_dim, depth=depth,
+            num_heads=num_heads, mlp_ratio=mlp_ratio, num_classes=0, **encoder_kwargs,
+        )  # fmt: skip
         check_target(target, self.encoder.patch_size, local_norm_window)
         num_visible(self.encoder.grid_size, mask_ratio, mask_block)  # validates ratio and block size now
-        self.config: dict[str, Any] = dict(
-            encoder=dict(self.encoder.config), mask_ratio=mask_ratio, mask_block=mask_block, target=target,
-            local_norm_window=local_norm_window, decoder_embed_dim=decoder_embed_dim, decoder_depth=decoder_depth,
-            decoder_num_heads=decoder_num_heads, decoder_mlp_ratio=decoder_mlp_ratio, decoder_pos_embed=decoder_pos_embed,
-        )  # fmt: skip
         self.mask_ratio, self.mask_block = mask_ratio, mask_block
         self.target, self.local_norm_window = target, local_norm_window
         enc = self.encoder
-        self.register_buffer("pixel_mean", torch.tensor(enc.config["pixel_mean"]).view(1, -1, 1, 1), persistent=False)
-        self.register_buffer("pixel_std", torch.tensor(enc.config["pixel_std"]).view(1, -1, 1, 1), persistent=False)
+        self.register_buffer("pixel_mean", torch.tensor(enc.pixel_mean).view(1, -1, 1, 1), persistent=False)
+        self.register_buffer("pixel_std", torch.tensor(enc.pixel_std).view(1, -1, 1, 1), persistent=False)
 
         self.decoder_embed = nn.Linear(enc.embed_dim, decoder_embed_dim)
         self.mask_token = nn.Parameter(torch.zeros(1, 1, decoder_embed_dim))
@@ -146,6 +160,10 @@ class MaskedAutoencoder(nn.Module):
     def grid_size(self) -> tuple[int, int]:
         return self.encoder.grid_size
 
+    @property
+    def embed_dim(self) -> int:
+        return self.encoder.embed_dim
+
     @torch.jit.ignore
     def no_weight_decay(self) -> set[str]:
         """Class/mask tokens and position embeddings are not decayed (biases and norms neither, by shape)."""
@@ -160,6 +178,14 @@ class MaskedAutoencoder(nn.Module):
         self.grad_checkpointing = enable
 
     # ---- forward pieces -----------------------------------------------------------------------
+
+    def forward_features(self, images: torch.Tensor) -> torch.Tensor:
+        """The encoder on every token (no masking): images (B, C, H, W) -> (B, 1 + L, D)."""
+        return self.encoder.forward_features(images)
+
+    def forward_intermediates(self, images: torch.Tensor, indices: list[int] | None = None) -> dict[str, Any]:
+        """The encoder's :meth:`VisionTransformer.forward_intermediates` on every token (no masking)."""
+        return self.encoder.forward_intermediates(images, indices)
 
     def normalize(self, images: torch.Tensor) -> torch.Tensor:
         """uint8 (B, C, H, W) -> normalised float32 with the dataset statistics; float passes through."""
@@ -219,14 +245,3 @@ class MaskedAutoencoder(nn.Module):
             "pasted": x * (1 - pixel_mask) + recon * pixel_mask,
             "pixel_mask": pixel_mask,
         }
-
-
-def create_mae(name: str, mae: dict[str, Any] | None = None, **encoder_overrides: Any) -> MaskedAutoencoder:
-    """An MAE around preset ``name``, e.g.
-    ``create_mae("vit_t/1", dict(mask_ratio=0.75, target="local_norm"), img_size=32)``."""
-    from .registry import decode_variant
-
-    cls, preset = decode_variant(name)
-    if cls is not VisionTransformer:
-        raise ValueError(f"MAE takes a VisionTransformer preset (vit_*/p), got {name!r}")
-    return MaskedAutoencoder(encoder={**preset, **encoder_overrides}, **(mae or {}))

@@ -8,23 +8,19 @@ import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from .base import block_indices, capture_config, to_2tuple
 from .layers import Block
 from .masking import keep_tokens, random_masking
 from .pos_embed import POS_EMBED_KINDS, PosEmbed
+from .registry import VIT_SIZES, register_family
 from .tokenizers import TOKENIZER_KINDS, DictionaryTokenizer, LinearTokenizer
+
+__all__ = ["POOLING_KINDS", "VisionTransformer", "to_2tuple"]
 
 POOLING_KINDS = ("token", "avg")
 
 
-def to_2tuple(size: int | tuple[int, int] | list[int]) -> tuple[int, int]:
-    """7 -> (7, 7); (48, 64) stays."""
-    if isinstance(size, int):
-        return (size, size)
-    if len(size) != 2:
-        raise ValueError(f"an image size is an int or (height, width), got {size!r}")
-    return (int(size[0]), int(size[1]))
-
-
+@register_family("vit", sizes=VIT_SIZES)
 class VisionTransformer(nn.Module):
     """ViT over p×p patches of a (C, H, W) image; p = 1 gives one token per pixel.
 
@@ -48,6 +44,7 @@ class VisionTransformer(nn.Module):
             input (float input is taken as already normalised).
     """
 
+    @capture_config
     def __init__(
         self,
         img_size: int | tuple[int, int] = 32,
@@ -75,16 +72,10 @@ class VisionTransformer(nn.Module):
         pixel_mean = tuple(pixel_mean) if pixel_mean is not None else (0.5,) * in_chans
         pixel_std = tuple(pixel_std) if pixel_std is not None else (0.5,) * in_chans
         self._check_args(img_size, patch_size, in_chans, tokenizer, pos_embed, global_pool, class_token, pixel_mean, pixel_std)
-        self.config: dict[str, Any] = dict(
-            img_size=list(img_size), patch_size=patch_size, in_chans=in_chans, num_classes=num_classes,
-            embed_dim=embed_dim, depth=depth, num_heads=num_heads, mlp_ratio=mlp_ratio, qkv_bias=qkv_bias,
-            tokenizer=tokenizer, pos_embed=pos_embed, pos_embed_std=pos_embed_std, global_pool=global_pool,
-            class_token=class_token, drop_rate=drop_rate, attn_drop_rate=attn_drop_rate,
-            drop_path_rate=drop_path_rate, pixel_mean=list(pixel_mean), pixel_std=list(pixel_std),
-        )  # fmt: skip
         self.img_size = img_size
         self.patch_size = patch_size
         self.in_chans = in_chans
+        self.pixel_mean, self.pixel_std = pixel_mean, pixel_std  # resolved: one value per channel
         self.num_classes = num_classes
         self.embed_dim = self.num_features = embed_dim
         self.global_pool = global_pool
@@ -244,7 +235,7 @@ class VisionTransformer(nn.Module):
         ``indices`` picks blocks (negative counts from the end); None returns all. Intermediate
         tokens exclude the prefix and are not normalised (dense heads add their own norm).
         """
-        wanted = self._block_indices(indices)
+        wanted = block_indices(len(self.blocks), indices)
         x = self.prepend_prefix(self.embed(x))
         out: dict[int, torch.Tensor] = {}
         for i, block in enumerate(self.blocks):
@@ -259,7 +250,7 @@ class VisionTransformer(nn.Module):
 
         Materialises full maps; for long sequences use :meth:`Block.attention_probs` with query chunks.
         """
-        wanted = self._block_indices(indices)
+        wanted = block_indices(len(self.blocks), indices)
         x = self.prepend_prefix(self.embed(x))
         maps: dict[int, torch.Tensor] = {}
         for i, block in enumerate(self.blocks):
@@ -267,12 +258,3 @@ class VisionTransformer(nn.Module):
                 maps[i] = block.attention_probs(x)
             x = block(x)
         return maps
-
-    def _block_indices(self, indices: list[int] | None) -> set[int]:
-        depth = len(self.blocks)
-        if indices is None:
-            return set(range(depth))
-        for i in indices:
-            if not -depth <= i < depth:
-                raise IndexError(f"block index {i} out of range for a model of depth {depth}")
-        return {i % depth for i in indices}

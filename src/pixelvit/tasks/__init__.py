@@ -1,28 +1,12 @@
-"""Tasks: each builds a model, data, loss and evaluation from a config for the shared engine.
+"""Tasks: each builds a model, its data, its loss and its evaluation from a config, for the one engine.
 
-A task module ``pixelvit.tasks.<name>`` provides ``build(cfg) -> Task`` and
-``evaluate_model(cfg, model, split, batch_size, device) -> dict[str, float]`` (used by
-``pixelvit eval``).
+Importing this package registers every task (:mod:`.registry`) and evaluator (:mod:`.evaluators`);
+``import pixelvit`` does it. A new task is a module here that calls :func:`register_task` and
+is imported below.
 """
 
-from __future__ import annotations
+from . import classify, depth, diffusion, evaluators, mae
+from .registry import TASKS, TaskEntry, build_task, get_task, register_task, task_of_architecture
 
-import importlib
-from types import ModuleType
-
-from ..config import Config
-from .base import Task
-
-TASK_MODULES = {"classify": "classify", "depth": "depth", "mae": "mae", "diffusion": "diffusion"}
-
-
-def task_module(name: str) -> ModuleType:
-    """The module implementing task ``name``."""
-    if name not in TASK_MODULES:
-        raise ValueError(f"unknown task {name!r}; known tasks: {', '.join(TASK_MODULES)}")
-    return importlib.import_module(f"{__name__}.{TASK_MODULES[name]}")
-
-
-def build_task(cfg: Config) -> Task:
-    """The task named by ``cfg.task``, built from ``cfg``."""
-    return task_module(cfg.task).build(cfg)
+__all__ = ["TASKS", "TaskEntry", "build_task", "classify", "depth", "diffusion", "evaluators", "get_task", "mae",
+           "register_task", "task_of_architecture"]  # fmt: skip

@@ -11,16 +11,32 @@ from timm.data import Mixup
 from timm.data.random_erasing import RandomErasing
 from torch import nn
 
-from ..analysis.permutation import permute_pixels, swap_permutation
-from ..config import Config, ConfigError
-from ..data import ArrayDataset, get_dataset_spec, load_arrays
-from ..data.imageio import resize_array
+from ..config import MODEL_FIELDS, Config, ConfigError, TaskSchema
+from ..data import ArrayDataset, ImageArrays
+from ..data.splits import load_split
 from ..data.transforms import batch_augment, build_train_transform
+from ..engine.evaluation import Evaluation
+from ..engine.task import Task
 from ..metrics.classification import AccuracyMeter
-from ..models.registry import create_model
-from .base import Task
+from ..models.registry import create_model, family_of_preset
+from .registry import TaskEntry, register_task
 
 ACCURACY_KS = (1, 5)
+
+
+def check_model_name(cfg: Config, families: tuple[str, ...] = ("vit",)) -> None:
+    """``model.name`` must decode, to a preset of one of ``families``."""
+    try:
+        family = family_of_preset(cfg.model.name).name
+    except ValueError as e:
+        raise ConfigError(f"model.name: {e}") from None
+    if family not in families:
+        wanted = " or ".join(f"{f}_*" for f in families)
+        raise ConfigError(f"task {cfg.task} trains {wanted} models; model.name={cfg.model.name} is a {family} model")
+
+
+def validate_classify(cfg: Config) -> None:
+    check_model_name(cfg)
 
 
 def model_overrides(cfg: Config) -> dict[str, Any]:
@@ -31,32 +47,6 @@ def model_overrides(cfg: Config) -> dict[str, Any]:
     out = {k: getattr(m, k) for k in keys if getattr(m, k) is not None}
     out.update({k: getattr(m, k) for k in fixed})
     return out
-
-
-def load_split(cfg: Config, split: str, limit: int | None):
-    """Arrays of one split at ``data.img_size``, refusing a size the dataset does not have (unless
-    ``data.resize``); pixel-permuted when ``data.permute_pairs`` > 0 (see analysis.permutation)."""
-    d = cfg.data
-    spec = get_dataset_spec(d.name)
-    size = tuple(d.img_size)
-    resize = spec.native_size is not None and tuple(spec.native_size) != size
-    if resize and not d.resize:
-        raise ConfigError(
-            f"data.img_size={list(size)} does not match {d.name}'s images, which are "
-            f"{spec.native_size[0]}x{spec.native_size[1]}; set data.img_size={list(spec.native_size)} "
-            "(or data.resize=true to resize them)"
-        )
-    arrays = load_arrays(d.name, d.root, split, tuple(spec.native_size) if resize else size, download=d.download)
-    if resize:
-        arrays.images = resize_array(arrays.images, size)
-    if arrays.image_size != size:
-        raise ConfigError(f"{d.name}/{split} gave {arrays.image_size} images but data.img_size is {list(size)}")
-    if limit is not None:
-        arrays.images, arrays.targets = arrays.images[:limit], arrays.targets[:limit]
-    if d.permute_pairs > 0:
-        perm = swap_permutation(size, d.permute_pairs, d.permute_delta, d.permute_seed)
-        arrays.images = permute_pixels(arrays.images, perm)
-    return spec, arrays
 
 
 def build_classifier(cfg: Config, spec, channels: int, num_classes: int) -> nn.Module:
@@ -97,15 +87,15 @@ class ClassifyTask(Task):
 
     def __init__(self, cfg: Config):
         a = cfg.augment
-        spec, train = load_split(cfg, cfg.data.train_split, cfg.data.limit_train)
-        _, test = load_split(cfg, cfg.data.eval_split, cfg.data.limit_eval)
+        spec, train = load_split(cfg.data, cfg.data.train_split, cfg.data.limit_train)
+        _, test = load_split(cfg.data, cfg.data.eval_split, cfg.data.limit_eval)
         self.num_classes = len(train.classes)
         self.model = build_classifier(cfg, spec, train.channels, self.num_classes)
-        from ..models.init_from import finetune_setup
+        from ..engine.init_from import finetune_setup
 
         self.lr_scale = finetune_setup(self.model, cfg)  # model.init_from weights; optim.layer_decay lr scales
         self.train_set = ArrayDataset(train, build_train_transform(a, tuple(cfg.data.img_size), train.channels))
-        self.eval_set = ArrayDataset(test)
+        self.evaluation = classification_evaluation(test)
         self.mixup = None
         if a.mixup > 0 or a.cutmix > 0:
             self.mixup = Mixup(
@@ -137,28 +127,21 @@ class ClassifyTask(Task):
             return torch.sum(-soft * F.log_softmax(logits, dim=-1), dim=-1).mean()
         return F.cross_entropy(logits, targets, label_smoothing=self.label_smoothing)
 
-    def evaluate(self, model: nn.Module, batches: Iterable[Any], device: torch.device) -> torch.Tensor:
-        return classification_sums(model, batches, device)
 
-    def summarize(self, totals: torch.Tensor) -> dict[str, float]:
-        return classification_metrics(totals)
-
-
-def build(cfg: Config) -> ClassifyTask:
-    return ClassifyTask(cfg)
+def classification_evaluation(arrays: ImageArrays) -> Evaluation:
+    """Acc@1 / Acc@5 / loss on labelled images."""
+    return Evaluation(ArrayDataset(arrays), classification_sums, classification_metrics)
 
 
-def evaluate_model(cfg: Config, model: nn.Module, split: str, batch_size: int, device: torch.device) -> dict[str, float]:
-    """Acc@1 / Acc@5 / loss of ``model`` on ``split`` of ``cfg.data`` (whose img_size must match the model)."""
-    from ..engine.sampler import EpochBatchSampler
-
-    _, arrays = load_split(cfg, split, None)
+def evaluation(cfg: Config, model: nn.Module, split: str) -> Evaluation:
+    """The classification metrics of ``model`` on ``split`` of ``cfg.data`` (whose img_size must match the model)."""
+    _, arrays = load_split(cfg.data, split, None)
     if arrays.channels != model.in_chans:
         raise ConfigError(f"the model takes {model.in_chans}-channel images; {cfg.data.name} has {arrays.channels}")
-    dataset = ArrayDataset(arrays)
-    sampler = EpochBatchSampler(len(dataset), batch_size, shuffle=False, drop_last=False)
-    model = model.to(device).eval()
-    with torch.no_grad():
-        return classification_metrics(
-            classification_sums(model, torch.utils.data.DataLoader(dataset, batch_sampler=sampler), device)
-        )
+    return classification_evaluation(arrays)
+
+
+register_task(
+    TaskEntry("classify", ClassifyTask, evaluation, architecture="vit"),
+    TaskSchema("classify", model_fields=MODEL_FIELDS, model_family="vit", validate=validate_classify),
+)

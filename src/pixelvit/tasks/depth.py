@@ -11,24 +11,43 @@ flip (``augment.hflip``) and image-only colour jitter / grayscale. Metrics:
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import numpy as np
 import torch
 from torch import nn
 
-from ..config import Config, ConfigError
+from ..config import MODEL_FIELDS, Config, ConfigError, TaskSchema
 from ..data import ImageArrays
 from ..data.depth_dataset import DepthDataset
+from ..data.splits import load_split
 from ..data.transforms import build_train_transform
+from ..engine.evaluation import Evaluation
+from ..engine.task import Task
 from ..metrics.depth import DepthMeter, depth_metrics, reference_mean
 from ..models.dense import DenseViT
-from ..models.registry import decode_variant
-from .base import Task
-from .classify import load_split, model_overrides
+from ..models.registry import create_model, with_family
+from .classify import check_model_name, model_overrides
 from .depth_losses import depth_loss
+from .registry import TaskEntry, register_task
 
 DEPTH_DATASETS_HINT = "use data.name=nyu_depth_v2 or data.name=depth_folder"
+
+
+@dataclass
+class DepthConfig:
+    """Dense depth regression (task: depth); see pixelvit.tasks.depth. Depths are metres.
+
+    ``loss``: l1 / l2 over valid pixels, or Eigen et al.'s scale-invariant log loss with weight
+    ``silog_lambda`` (0: mean squared log error, 1: fully scale-invariant). Evaluation counts ground
+    truth in [min_depth, max_depth] and clamps predictions to it (NYU-v2: 1e-3 to 10).
+    """
+
+    loss: Literal["l1", "l2", "silog"] = "silog"
+    silog_lambda: float = 0.5
+    min_depth: float = 1e-3
+    max_depth: float = 10.0
 
 
 def validate_depth(cfg: Config) -> None:
@@ -38,8 +57,7 @@ def validate_depth(cfg: Config) -> None:
         raise ConfigError(f"depth.silog_lambda={dc.silog_lambda} must be in [0, 1] (Eigen et al. use 0.5)")
     if not 0.0 < dc.min_depth < dc.max_depth:
         raise ConfigError(f"depth.min_depth={dc.min_depth} and depth.max_depth={dc.max_depth} need 0 < min_depth < max_depth")
-    if cfg.task != "depth":
-        return
+    check_model_name(cfg, ("vit", "dense_vit"))
     a = cfg.augment
     unsupported = {
         "augment.crop": (a.crop, "none"),
@@ -61,31 +79,32 @@ def validate_depth(cfg: Config) -> None:
 
 def depth_split(cfg: Config, split: str, limit: int | None):
     """(spec, arrays) of a depth dataset split at ``data.img_size``; an error for class-labelled data."""
-    spec, arrays = load_split(cfg, split, limit)
+    spec, arrays = load_split(cfg.data, split, limit)
     if arrays.targets.ndim != 3:
         raise ConfigError(f"{cfg.data.name} has class labels, not depth maps; for task depth {DEPTH_DATASETS_HINT}")
     return spec, arrays
 
 
 def build_dense_model(cfg: Config, spec, channels: int) -> DenseViT:
-    """The DenseViT that ``cfg.model`` describes (preset + overrides), predicting log-depth (one channel)."""
-    _, preset = decode_variant(cfg.model.name)
+    """The DenseViT that ``cfg.model`` describes (preset vit_s/1 or dense_vit_s/1 ... + overrides),
+    predicting log-depth (one channel)."""
     overrides = {k: v for k, v in model_overrides(cfg).items() if k != "global_pool"}
-    return DenseViT(
+    return create_model(
+        with_family(cfg.model.name, "dense_vit"),
         out_channels=1,
         out_activation="exp",
         img_size=tuple(cfg.data.img_size),
         in_chans=channels,
         pixel_mean=tuple(spec.mean),
         pixel_std=tuple(spec.std),
-        **{**preset, **overrides},
+        **overrides,
     )
 
 
 def finetune_dense(model: DenseViT, cfg: Config) -> Callable[[str], float] | None:
     """Start the encoder from ``model.init_from`` (an MAE or ViT; the head starts fresh) and return the
     ``optim.layer_decay`` learning-rate scale (the head at the full rate), as for classification."""
-    from ..models.init_from import finetune_setup
+    from ..engine.init_from import finetune_setup
 
     encoder_scale = finetune_setup(model.backbone, cfg)
     if encoder_scale is None:
@@ -124,22 +143,11 @@ class DepthTask(Task):
         self.lr_scale = finetune_dense(self.model, cfg)
         photometric = build_train_transform(cfg.augment, tuple(cfg.data.img_size), train.channels)
         self.train_set = DepthDataset(train, photometric, hflip=cfg.augment.hflip)
-        self.eval_set = DepthDataset(test)
-        self.eval_mean = eval_reference_mean(test, cfg)
+        self.evaluation = depth_evaluation(test, cfg)
 
     def loss(self, model: nn.Module, batch: Any, device: torch.device) -> torch.Tensor:
         images, depths = (t.to(device, non_blocking=True) for t in batch)
         return depth_loss(predict_depth(model, images), depths, self.cfg.depth.loss, self.cfg.depth.silog_lambda)
-
-    def evaluate(self, model: nn.Module, batches: Iterable[Any], device: torch.device) -> torch.Tensor:
-        return depth_eval_sums(model, batches, device, self.cfg, self.eval_mean)
-
-    def summarize(self, totals: torch.Tensor) -> dict[str, float]:
-        return depth_metrics(totals)
-
-
-def build(cfg: Config) -> DepthTask:
-    return DepthTask(cfg)
 
 
 def check_dense_model(model: nn.Module, arrays: ImageArrays, data_name: str) -> None:
@@ -150,15 +158,28 @@ def check_dense_model(model: nn.Module, arrays: ImageArrays, data_name: str) -> 
         raise ConfigError(f"the model takes {model.in_chans}-channel images; {data_name} has {arrays.channels}")
 
 
-def evaluate_model(cfg: Config, model: nn.Module, split: str, batch_size: int, device: torch.device) -> dict[str, float]:
-    """Depth metrics (rmse, rae, abs_rel, log10, delta1-3, ...) of ``model`` on ``split`` of ``cfg.data``."""
-    from ..engine.sampler import EpochBatchSampler
+def depth_evaluation(arrays: ImageArrays, cfg: Config) -> Evaluation:
+    """Depth metrics on images with depth maps (``rae``'s reference mean: these maps' valid mean)."""
+    mean = eval_reference_mean(arrays, cfg)
+    return Evaluation(
+        DepthDataset(arrays), lambda model, batches, device: depth_eval_sums(model, batches, device, cfg, mean), depth_metrics
+    )
 
+
+def evaluation(cfg: Config, model: nn.Module, split: str) -> Evaluation:
+    """Depth metrics (rmse, rae, abs_rel, log10, delta1-3, ...) of ``model`` on ``split`` of ``cfg.data``."""
     _, arrays = depth_split(cfg, split, None)
     check_dense_model(model, arrays, cfg.data.name)
-    dataset = DepthDataset(arrays)
-    sampler = EpochBatchSampler(len(dataset), batch_size, shuffle=False, drop_last=False)
-    model = model.to(device).eval()
-    with torch.no_grad():
-        loader = torch.utils.data.DataLoader(dataset, batch_sampler=sampler)
-        return depth_metrics(depth_eval_sums(model, loader, device, cfg, eval_reference_mean(arrays, cfg)))
+    return depth_evaluation(arrays, cfg)
+
+
+register_task(
+    TaskEntry("depth", DepthTask, evaluation, architecture="dense_vit"),
+    TaskSchema(
+        "depth",
+        sections={"depth": DepthConfig},
+        model_fields=tuple(f for f in MODEL_FIELDS if f not in ("global_pool", "token_keep")),
+        model_family="dense_vit",
+        validate=validate_depth,
+    ),
+)

@@ -14,41 +14,70 @@ ViT-only fields of ``model`` (tokenizer, pos_embed, pooling, dropout, drop path)
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from ..config import Config, ConfigError
+from ..config import Config, ConfigError, TaskSchema
 from ..data import ArrayDataset
 from ..data.latents import LatentDataset, to_unit_range
 from ..data.transforms import build_train_transform
 from ..diffusion.gaussian import GaussianDiffusion
 from ..diffusion.respace import create_diffusion, space_timesteps
 from ..diffusion.samplers import sample_seed
-from ..models.registry import create_model, decode_variant
-from .base import Task
+from ..engine.evaluation import Evaluation
+from ..engine.task import Task
+from ..models.registry import create_model
+from .classify import check_model_name
+from .registry import TaskEntry, register_task
 
 EVAL_LATENTS = 1000  # evaluation items taken from the training latents when no eval_latent_file is given
+DIT_MODEL_FIELDS = ("name", "patch_size", "embed_dim", "depth", "num_heads", "mlp_ratio", "grad_checkpointing")
+
+
+@dataclass
+class DiffusionConfig:
+    """Diffusion-transformer training (task: diffusion); see pixelvit.tasks.diffusion.
+
+    space: "pixel" (uint8 images of ``data.name`` scaled to [-1, 1]) or "latent" (a cached latent
+    array from ``pixelvit prepare-latents``: ``latent_file`` to train on, ``eval_latent_file`` for
+    the evaluation loss, default a fixed subset of the training file). ``latent_scale``: the factor
+    the latents were multiplied by (SD VAE: 0.18215); ``vae``: the VAE directory that decodes them
+    when sampling. num_classes: null takes the dataset's. Sampling defaults (``pixelvit sample``):
+    sampler, sample_steps (respacing: "250", "ddim50"), cfg_scale (1 = no guidance), ddim_eta,
+    guidance_channels (null: all; 3: the reference's released sampler).
+    """
+
+    space: Literal["pixel", "latent"] = "pixel"
+    latent_file: str | None = None
+    eval_latent_file: str | None = None
+    latent_scale: float = 0.18215
+    vae: str | None = None
+    num_timesteps: int = 1000
+    noise_schedule: Literal["linear"] = "linear"
+    learn_sigma: bool = True
+    class_dropout: float = 0.1
+    num_classes: int | None = None
+    eval_seed: int = 0
+    sampler: Literal["ddpm", "ddim"] = "ddpm"
+    sample_steps: str = "250"
+    cfg_scale: float = 1.5
+    ddim_eta: float = 0.0
+    guidance_channels: int | None = None
 
 
 def validate_diffusion(cfg: Config) -> None:
-    """Cross-field checks of the diffusion section (only when task is diffusion)."""
-    if cfg.task != "diffusion":
-        return
+    """Cross-field checks of the diffusion section."""
     d = cfg.diffusion
 
     def check(ok: bool, message: str) -> None:
         if not ok:
             raise ConfigError(message)
 
-    from ..models.dit import DiT
-
-    check(
-        decode_variant(cfg.model.name)[0] is DiT,
-        f"task diffusion needs a DiT model (model.name=dit_l/1 ...), got {cfg.model.name}",
-    )
+    check_model_name(cfg, ("dit",))
     check(
         d.space != "latent" or bool(d.latent_file),
         "diffusion.space=latent needs diffusion.latent_file (see pixelvit prepare-latents)",
@@ -94,10 +123,10 @@ def build_datasets(cfg: Config, eval_split: str | None = None) -> tuple[Dataset,
         path = d.latent_file if use_train else d.eval_latent_file
         evaluation = LatentDataset(path, limit=cfg.data.limit_eval or (EVAL_LATENTS if use_train else None))
         return train, evaluation, train.sample_shape, train.num_classes
-    from .classify import load_split
+    from ..data.splits import load_split
 
-    _, train_arrays = load_split(cfg, cfg.data.train_split, cfg.data.limit_train)
-    _, eval_arrays = load_split(cfg, eval_split or cfg.data.eval_split, cfg.data.limit_eval)
+    _, train_arrays = load_split(cfg.data, cfg.data.train_split, cfg.data.limit_train)
+    _, eval_arrays = load_split(cfg.data, eval_split or cfg.data.eval_split, cfg.data.limit_eval)
     transform = build_train_transform(cfg.augment, tuple(cfg.data.img_size), train_arrays.channels)
     shape = (train_arrays.channels, *train_arrays.image_size)
     num_classes = len(train_arrays.classes) or int(train_arrays.targets.max()) + 1
@@ -109,7 +138,7 @@ def build_dit(cfg: Config, shape: tuple[int, int, int], num_classes: int) -> nn.
     m, d = cfg.model, cfg.diffusion
     overrides = {k: getattr(m, k) for k in ("patch_size", "embed_dim", "depth", "num_heads") if getattr(m, k) is not None}
     return create_model(
-        m.name, input_size=tuple(shape[1:]), in_channels=shape[0], num_classes=d.num_classes or num_classes,
+        m.name, img_size=tuple(shape[1:]), in_chans=shape[0], num_classes=d.num_classes or num_classes,
         learn_sigma=d.learn_sigma, class_dropout_prob=d.class_dropout, mlp_ratio=m.mlp_ratio, **overrides,
     )  # fmt: skip
 
@@ -144,7 +173,7 @@ class DiffusionTask(Task):
         self.train_set, eval_base, self.shape, num_classes = build_datasets(cfg)
         self.model = build_dit(cfg, self.shape, num_classes)
         self.diffusion = create_diffusion("", d.num_timesteps, d.learn_sigma, d.noise_schedule)
-        self.eval_set = FixedNoiseDataset(eval_base, d.num_timesteps, d.eval_seed, self.shape)
+        self.evaluation = diffusion_evaluation(eval_base, self.shape, cfg)
 
     def loss(self, model: nn.Module, batch: Any, device: torch.device) -> torch.Tensor:
         x, y = batch
@@ -153,29 +182,29 @@ class DiffusionTask(Task):
         noise = torch.randn_like(x0)
         return self.diffusion.training_losses(lambda xt, tt: model(xt, tt, y), x0, t, noise)["loss"].mean()
 
-    def evaluate(self, model: nn.Module, batches: Iterable[Any], device: torch.device) -> torch.Tensor:
-        return diffusion_sums(self.diffusion, model, batches, device)
 
-    def summarize(self, totals: torch.Tensor) -> dict[str, float]:
-        return diffusion_metrics(totals)
-
-
-def build(cfg: Config) -> DiffusionTask:
-    return DiffusionTask(cfg)
-
-
-def evaluate_model(cfg: Config, model: nn.Module, split: str, batch_size: int, device: torch.device) -> dict[str, float]:
-    """The evaluation loss of ``model`` on ``split`` (fixed timesteps and noise from diffusion.eval_seed)."""
-    from ..engine.sampler import EpochBatchSampler
-
+def diffusion_evaluation(base: Dataset, shape: tuple[int, int, int], cfg: Config) -> Evaluation:
+    """The diffusion loss on fixed (t, ε) per item of ``base`` (drawn from diffusion.eval_seed)."""
     d = cfg.diffusion
-    _, base, shape, _ = build_datasets(cfg, eval_split=split)
-    if tuple(shape) != (model.in_channels, *model.img_size):
-        raise ConfigError(f"the model takes {(model.in_channels, *model.img_size)} inputs; the data gives {tuple(shape)}")
-    dataset = FixedNoiseDataset(base, d.num_timesteps, d.eval_seed, shape)
     diffusion = create_diffusion("", d.num_timesteps, d.learn_sigma, d.noise_schedule)
-    sampler = EpochBatchSampler(len(dataset), batch_size, shuffle=False, drop_last=False)
-    model = model.to(device).eval()
-    with torch.no_grad():
-        loader = torch.utils.data.DataLoader(dataset, batch_sampler=sampler)
-        return diffusion_metrics(diffusion_sums(diffusion, model, loader, device))
+    dataset = FixedNoiseDataset(base, d.num_timesteps, d.eval_seed, shape)
+    return Evaluation(
+        dataset, lambda model, batches, device: diffusion_sums(diffusion, model, batches, device), diffusion_metrics
+    )
+
+
+def evaluation(cfg: Config, model: nn.Module, split: str) -> Evaluation:
+    """The evaluation loss of ``model`` on ``split`` (fixed timesteps and noise from diffusion.eval_seed)."""
+    _, base, shape, _ = build_datasets(cfg, eval_split=split)
+    if tuple(shape) != (model.in_chans, *model.img_size):
+        raise ConfigError(f"the model takes {(model.in_chans, *model.img_size)} inputs; the data gives {tuple(shape)}")
+    return diffusion_evaluation(base, shape, cfg)
+
+
+register_task(
+    TaskEntry("diffusion", DiffusionTask, evaluation, architecture="dit"),
+    TaskSchema(
+        "diffusion", sections={"diffusion": DiffusionConfig}, model_fields=DIT_MODEL_FIELDS, model_family="dit",
+        validate=validate_diffusion,
+    ),
+)  # fmt: skip

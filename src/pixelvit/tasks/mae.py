@@ -5,29 +5,53 @@ the masking, the target and the decoder. Training uses the images of ``cfg.data`
 with the per-sample and batched augmentation of ``cfg.augment`` (crops, flips, colour). Evaluation
 is the masked reconstruction loss on the eval split, with masks drawn from a fixed seed so that two
 evaluations of the same weights agree exactly. Fine-tune the encoder with task: classify and
-``model.init_from`` (see :mod:`pixelvit.models.init_from`).
+``model.init_from`` (see :mod:`pixelvit.engine.init_from`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import torch
 from torch import nn
 
-from ..config import Config, ConfigError
-from ..data import ArrayDataset
+from ..config import MODEL_FIELDS, Config, ConfigError, TaskSchema
+from ..data import ArrayDataset, ImageArrays
+from ..data.splits import load_split
 from ..data.transforms import batch_augment, build_train_transform
+from ..engine.evaluation import Evaluation
+from ..engine.task import Task
 from ..models.mae import MaskedAutoencoder, masked_mse_per_sample
 from ..models.mae_targets import check_target
 from ..models.masking import num_visible
-from ..models.registry import decode_variant
-from .base import Task
-from .classify import load_split, model_overrides
+from ..models.registry import create_model, decode_variant, with_family
+from .classify import check_model_name, model_overrides
+from .registry import TaskEntry, register_task
 
 EVAL_MASK_SEED = 0  # masks of the evaluation: the same for every evaluation of a run
+
+
+@dataclass
+class MAEConfig:
+    """Masked-autoencoder pre-training (task: mae) and fine-tuning from it (task: classify).
+
+    target: "pixels" (normalised with the dataset statistics), "local_norm" (each pixel normalised
+    by the mean/variance of its local_norm_window × local_norm_window neighbourhood, per channel) or
+    "patch_norm" (the reference MAE's norm_pix_loss; patch size >= 2 only). See models/mae_targets.py.
+    mask_block: mask k×k blocks of tokens together (1 = plain token masking).
+    """
+
+    mask_ratio: float = 0.75
+    mask_block: int = 1
+    target: Literal["pixels", "local_norm", "patch_norm"] = "pixels"
+    local_norm_window: int = 3
+    decoder_embed_dim: int = 128
+    decoder_depth: int = 4
+    decoder_num_heads: int = 4
+    decoder_pos_embed: Literal["sincos", "learned"] = "sincos"
 
 
 def mae_kwargs(cfg: Config) -> dict[str, Any]:
@@ -36,17 +60,17 @@ def mae_kwargs(cfg: Config) -> dict[str, Any]:
 
 
 def build_mae(cfg: Config, spec, channels: int) -> MaskedAutoencoder:
-    """The MAE ``cfg`` describes, for a dataset with ``spec``'s statistics and ``channels`` channels."""
-    _, preset = decode_variant(cfg.model.name)
-    encoder = {
-        **preset,
+    """The MAE ``cfg`` describes (``model.name`` vit_t/1 or mae_vit_t/1 ...), for a dataset with ``spec``'s
+    statistics and ``channels`` channels."""
+    return create_model(
+        with_family(cfg.model.name, "mae"),
         **model_overrides(cfg),
-        "img_size": tuple(cfg.data.img_size),
-        "in_chans": channels,
-        "pixel_mean": tuple(spec.mean),
-        "pixel_std": tuple(spec.std),
-    }
-    return MaskedAutoencoder(encoder=encoder, **mae_kwargs(cfg))
+        img_size=tuple(cfg.data.img_size),
+        in_chans=channels,
+        pixel_mean=tuple(spec.mean),
+        pixel_std=tuple(spec.std),
+        **mae_kwargs(cfg),
+    )
 
 
 def validate_mae(cfg: Config) -> None:
@@ -70,9 +94,7 @@ def validate_mae(cfg: Config) -> None:
         m.decoder_pos_embed != "sincos" or m.decoder_embed_dim % 4 == 0,
         f"mae.decoder_pos_embed=sincos needs mae.decoder_embed_dim divisible by 4, got {m.decoder_embed_dim}",
     )
-    check(o.layer_decay is None or 0.0 < o.layer_decay <= 1.0, f"optim.layer_decay={o.layer_decay} must be in (0, 1] or null")
-    if cfg.task != "mae":
-        return
+    check_model_name(cfg, ("vit", "mae"))
     check(o.layer_decay is None, "optim.layer_decay is for fine-tuning (task: classify); remove it from the mae config")
     a = cfg.augment
     check(
@@ -104,26 +126,20 @@ class MAETask(Task):
 
     def __init__(self, cfg: Config):
         a = cfg.augment
-        spec, train = load_split(cfg, cfg.data.train_split, cfg.data.limit_train)
-        _, test = load_split(cfg, cfg.data.eval_split, cfg.data.limit_eval)
+        spec, train = load_split(cfg.data, cfg.data.train_split, cfg.data.limit_train)
+        _, test = load_split(cfg.data, cfg.data.eval_split, cfg.data.limit_eval)
         self.model = build_mae(cfg, spec, train.channels)
         if cfg.model.init_from:
-            from ..models.init_from import init_encoder_from
+            from ..engine.init_from import init_encoder_from
 
             init_encoder_from(self.model.encoder, cfg.model.init_from)
         self.train_set = ArrayDataset(train, build_train_transform(a, tuple(cfg.data.img_size), train.channels))
-        self.eval_set = ArrayDataset(test)
+        self.evaluation = reconstruction_evaluation(test)
         self.augment = a
 
     def loss(self, model: nn.Module, batch: Any, device: torch.device) -> torch.Tensor:
         images = batch[0].to(device, non_blocking=True)
         return model(batch_augment(self.augment, images)).loss
-
-    def evaluate(self, model: nn.Module, batches: Iterable[Any], device: torch.device) -> torch.Tensor:
-        return reconstruction_sums(model, batches, device)
-
-    def summarize(self, totals: torch.Tensor) -> dict[str, float]:
-        return {"loss": float(totals[0] / totals[1])}
 
 
 def reconstruction_sums(model: nn.Module, batches: Iterable[Any], device: torch.device) -> torch.Tensor:
@@ -141,22 +157,33 @@ def reconstruction_sums(model: nn.Module, batches: Iterable[Any], device: torch.
     return torch.tensor([loss_sum, count], dtype=torch.float64)
 
 
-def build(cfg: Config) -> MAETask:
-    return MAETask(cfg)
+def reconstruction_loss(totals: torch.Tensor) -> dict[str, float]:
+    """Sums of :func:`reconstruction_sums` -> {"loss": mean masked-token MSE}."""
+    return {"loss": float(totals[0] / totals[1])}
 
 
-def evaluate_model(cfg: Config, model: nn.Module, split: str, batch_size: int, device: torch.device) -> dict[str, float]:
+def reconstruction_evaluation(arrays: ImageArrays) -> Evaluation:
+    """The masked reconstruction loss on images, with the fixed evaluation masks."""
+    return Evaluation(ArrayDataset(arrays), reconstruction_sums, reconstruction_loss)
+
+
+def evaluation(cfg: Config, model: nn.Module, split: str) -> Evaluation:
     """Masked reconstruction loss of an MAE on ``split`` of ``cfg.data`` (fixed evaluation masks)."""
-    from ..engine.sampler import EpochBatchSampler
-
     if not isinstance(model, MaskedAutoencoder):
         raise ConfigError(f"task mae evaluates a MaskedAutoencoder, got a {type(model).__name__}")
-    _, arrays = load_split(cfg, split, None)
+    _, arrays = load_split(cfg.data, split, None)
     if arrays.channels != model.in_chans:
         raise ConfigError(f"the model takes {model.in_chans}-channel images; {cfg.data.name} has {arrays.channels}")
-    sampler = EpochBatchSampler(len(arrays.images), batch_size, shuffle=False, drop_last=False)
-    loader = torch.utils.data.DataLoader(ArrayDataset(arrays), batch_sampler=sampler)
-    model = model.to(device).eval()
-    with torch.no_grad():
-        totals = reconstruction_sums(model, loader, device)
-    return {"loss": float(totals[0] / totals[1])}
+    return reconstruction_evaluation(arrays)
+
+
+register_task(
+    TaskEntry("mae", MAETask, evaluation, architecture="mae"),
+    TaskSchema(
+        "mae",
+        sections={"mae": MAEConfig},
+        model_fields=tuple(f for f in MODEL_FIELDS if f != "token_keep"),
+        model_family="mae",
+        validate=validate_mae,
+    ),
+)

@@ -30,7 +30,7 @@ FEATURE_OVERRIDES = ["model.patch_size=2", "train.epochs=30", "train.eval_every=
 def digits_npz(split: str, path: Path) -> Path:
     """The digits split as an ADM-layout reference batch (uint8 (N, 8, 8, 3))."""
     from ..data import load_arrays
-    from .sampling import save_npz
+    from ..generation.sample import save_npz
 
     arrays = load_arrays("digits", None, split)
     images = np.repeat(arrays.images.transpose(0, 2, 3, 1), 3, axis=-1)
@@ -40,16 +40,15 @@ def digits_npz(split: str, path: Path) -> Path:
 
 def run_dit_demo(out: Path, overrides: list[str] | tuple[str, ...] = ()) -> dict:
     """Train the feature network and the DiT, sample, evaluate; writes ``results.json`` and ``samples/grid.png``."""
-    from ..demo import DEMO_OVERRIDES
+    from ..generation.sample import SampleOptions, sample_checkpoint
     from ..metrics.features import ClassifierFeatures
-    from ..metrics.sample_eval import evaluate_samples
-    from ..runner import train_from_config
-    from .commands import format_metrics
-    from .sampling import SampleOptions, sample_checkpoint
+    from ..metrics.sample_eval import evaluate_samples, format_metrics
+    from ..tasks.recipes import DIGITS
+    from ..tasks.training import train_from_config
 
     features_dir = out / "features"
     if not (features_dir / "final" / "config.json").is_file():
-        train_from_config(None, [*DEMO_OVERRIDES, *FEATURE_OVERRIDES, f"run_dir={features_dir}"])
+        train_from_config(None, [*DIGITS, *FEATURE_OVERRIDES, f"run_dir={features_dir}"])
     dit_dir = out / "dit"
     summary = train_from_config(None, [*DIT_OVERRIDES, f"run_dir={dit_dir}", *overrides])
     ref = digits_npz("test", out / "digits_test.npz")

@@ -19,9 +19,9 @@ import torch
 
 from ..config import Config
 from ..data.latents import decode, load_vae, to_uint8
+from ..diffusion.respace import create_diffusion
+from ..diffusion.samplers import generate
 from ..io import atomic_path, write_json_atomic
-from .respace import create_diffusion
-from .samplers import generate
 
 
 @dataclass
@@ -38,19 +38,6 @@ class SampleOptions:
     vae: str | None = None
     guidance_channels: int | None = None
     classes: list[int] | None = None  # sample i gets classes[i % len(classes)]; None: uniform from the seed
-
-
-def _distributed() -> tuple[int, int]:
-    """(rank, world size); initialises the process group under torchrun when it is not yet."""
-    import torch.distributed as dist
-
-    if not dist.is_initialized() and int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-        if torch.cuda.is_available():
-            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-    if dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
 
 
 def to_images(x: torch.Tensor, cfg: Config, vae_dir: str | None, device: torch.device) -> torch.Tensor:
@@ -89,17 +76,15 @@ def save_npz(path: Path, images: np.ndarray, labels: np.ndarray) -> None:
 
 def sample_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, opts: SampleOptions, device: str = "auto") -> dict:
     """Draw ``opts.num`` samples from a run / model directory / checkpoint into ``out``; returns what was written."""
-    from ..engine.precision import resolve_device
-    from ..runner import load_model_and_config
+    from ..engine.distributed import init_distributed
+    from ..engine.loading import load_model_and_config
 
     model, cfg = load_model_and_config(Path(checkpoint))
     if cfg is None or cfg.task != "diffusion":
         raise ValueError(f"{checkpoint} is not a diffusion run (no run config with task: diffusion next to it)")
     d = cfg.diffusion
-    rank, world = _distributed()
-    dev = resolve_device(device)
-    if dev.type == "cuda" and world > 1:
-        dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    dist_info = init_distributed(device)
+    rank, world, dev = dist_info.rank, dist_info.world_size, dist_info.device
     steps = opts.steps if opts.steps is not None else d.sample_steps
     sampler = opts.sampler or d.sampler
     cfg_scale = d.cfg_scale if opts.cfg_scale is None else opts.cfg_scale

@@ -5,11 +5,7 @@ Same width and depth, same input size (8×8), only the patch size changes: /1 (6
 evaluated on the held-out test split. Writes ``table.md``, ``results.json`` and
 ``accuracy_vs_patch.png`` into the run directory.
 
-Recipe notes: the learned position embedding starts at std 1.0, not timm's 0.02. On one-channel
-8×8 inputs a pixel token is a scalar times one vector, so positions are all that tell tokens
-apart; with std 0.02 the /1 model barely learns in a short run (see docs/models.md). No crop
-augmentation: on 8×8 digits a 1-pixel random shift cost the /1 model about 10 points at 15-30
-epochs (measured: 95.6% without, 85.8% with, 15 vs 30 epochs).
+The recipe and its reasons: :data:`pixelvit.tasks.recipes.DIGITS`.
 """
 
 from __future__ import annotations
@@ -17,38 +13,18 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .io import write_json_atomic, write_text_atomic
-
-DEMO_OVERRIDES = [
-    "data.name=digits",
-    "data.img_size=[8,8]",
-    "model.name=vit_t/1",
-    "model.embed_dim=64",
-    "model.depth=4",
-    "model.num_heads=4",
-    "model.global_pool=avg",
-    "model.class_token=false",
-    "model.pos_embed_std=1.0",
-    "model.drop_path_rate=0.0",
-    "optim.lr=2e-3",
-    "optim.weight_decay=0.05",
-    "optim.warmup_epochs=2",
-    "train.epochs=50",
-    "train.batch_size=64",
-    "train.eval_every=50",
-    "train.precision=fp32",
-    "train.log_every_steps=50",
-]
+from ..io import write_json_atomic, write_text_atomic
+from ..tasks.recipes import DIGITS
 
 
 def run_demo(out: Path, patch_sizes: list[int], overrides: list[str] | tuple[str, ...] = ()) -> list[dict]:
     """Train one model per patch size; print and save the comparison table."""
-    from .runner import train_from_config
+    from ..tasks.training import train_from_config
 
     rows = []
     for p in patch_sizes:
         run_dir = out / f"patch{p}"
-        summary = train_from_config(None, [*DEMO_OVERRIDES, f"model.patch_size={p}", f"run_dir={run_dir}", *overrides])
+        summary = train_from_config(None, [*DIGITS, f"model.patch_size={p}", f"run_dir={run_dir}", *overrides])
         model_cfg = json.loads((run_dir / "final" / "config.json").read_text())["config"]
         rows.append(
             {
@@ -71,13 +47,13 @@ def run_demo(out: Path, patch_sizes: list[int], overrides: list[str] | tuple[str
 
 def _count_params(model_dir: Path) -> int:
     """Trainable parameters of a saved model."""
-    from .models.hub import from_pretrained
+    from ..models.hub import from_pretrained
 
     return sum(p.numel() for p in from_pretrained(model_dir).parameters())
 
 
 def format_table(rows: list[dict]) -> str:
-    from .plotting import markdown_table
+    from ..plotting import markdown_table
 
     headers = ["patch", "tokens", "params", "Acc@1 (%)", "train img/s", "wall (s)"]
     cells = [[f"/{r['patch_size']}", r["tokens"], f"{r['params']:,}", f"{r['acc1']:.1f}", f"{r['train_img_s']:.0f}",
@@ -86,7 +62,7 @@ def format_table(rows: list[dict]) -> str:
 
 
 def plot_accuracy(rows: list[dict], path: Path) -> None:
-    from .plotting import pyplot, save_figure
+    from ..plotting import pyplot, save_figure
 
     fig, ax = pyplot().subplots(figsize=(4, 3))
     ax.plot([r["patch_size"] for r in rows], [r["acc1"] for r in rows], "o-")

@@ -1,4 +1,4 @@
-"""What the CLI's ``train`` and ``eval`` do, as functions (usable from Python and tests)."""
+"""Training and evaluating from a config, as functions: what ``pixelvit train`` and ``pixelvit eval`` run."""
 
 from __future__ import annotations
 
@@ -9,17 +9,15 @@ from typing import Any
 import torch
 import yaml
 
-from .config import Config, ConfigError, from_dict, load_config
-from .io import write_text_atomic
+from ..config import Config, ConfigError, load_config, parse_config
+from ..engine.loading import config_for_model, load_model_and_config
+from ..io import write_text_atomic
 
 # Keys that may differ between the first start of a run and a resume of it.
 RESUMABLE_CHANGES = (
     "train.max_steps", "train.progress", "train.log_every_steps", "train.keep_checkpoints",
     "train.checkpoint_every_steps", "data.num_workers",
 )  # fmt: skip
-
-
-TASK_OF_ARCHITECTURE = {"vit": "classify", "dense_vit": "depth", "mae": "mae", "dit": "diffusion"}
 
 
 def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -36,7 +34,8 @@ def write_run_config(cfg: Config, run_dir: Path) -> None:
     """Save the resolved config as ``RUN_DIR/config.yaml``; refuse a run dir started with another config."""
     path = run_dir / "config.yaml"
     if path.is_file():
-        old = _flatten(yaml.safe_load(path.read_text()) or {})
+        # Parsed leniently, so a run directory written by an earlier version (every task's section) compares too.
+        old = _flatten(parse_config(yaml.safe_load(path.read_text()) or {}, strict=False).to_dict())
         new = _flatten(cfg.to_dict())
         changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k) and k not in RESUMABLE_CHANGES)
         if changed:
@@ -61,15 +60,17 @@ def seed_everything(seed: int) -> None:
 
 def train_from_config(path: str | os.PathLike | None, overrides: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
     """Load, validate, build the task and train; returns the run summary (also in ``summary.json``)."""
-    from .engine.trainer import Trainer
-    from .tasks import build_task
+    from ..engine.trainer import Trainer
+    from .evaluators import build_evaluators
+    from .registry import build_task
 
     cfg = load_config(path, overrides)
     run_dir = Path(cfg.run_dir or "runs/default")
     seed_everything(cfg.train.seed)  # model init and everything after it depend on the seed only
     task = build_task(cfg)  # loads the data: fails early on a missing dataset
+    evaluators = build_evaluators(cfg)
     write_run_config(cfg, run_dir)
-    summary = Trainer(cfg, task, run_dir).fit()
+    summary = Trainer(cfg, task, run_dir, evaluators).fit()
     print(format_summary(cfg, summary))
     return summary
 
@@ -84,40 +85,6 @@ def format_summary(cfg: Config, summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def load_model_and_config(path: str | os.PathLike) -> tuple[torch.nn.Module, Config | None]:
-    """A model directory, a run directory (final/ or best/, else newest checkpoint) or a ``step_*.pt`` file
-    -> (model, the run's config or None when a bare model directory carries none)."""
-    from .engine.checkpoint import latest_valid_checkpoint, load_checkpoint
-    from .models.hub import from_pretrained
-
-    path = Path(path)
-    if path.is_file():
-        state = load_checkpoint(path)
-        return _model_from_state(state), from_dict(Config, state["config"])
-    if (path / "config.json").is_file():
-        run_cfg = path.parent / "config.yaml"
-        cfg = from_dict(Config, yaml.safe_load(run_cfg.read_text())) if run_cfg.is_file() else None
-        return from_pretrained(path), cfg
-    if (path / "config.yaml").is_file():
-        for sub in ("final", "best"):
-            if (path / sub / "config.json").is_file():
-                return load_model_and_config(path / sub)
-        state = latest_valid_checkpoint(path)
-        if state is not None:
-            return _model_from_state(state), from_dict(Config, state["config"])
-    raise FileNotFoundError(
-        f"{path} is neither a model directory (config.json + model.safetensors), a run directory, nor a checkpoint"
-    )
-
-
-def _model_from_state(state: dict[str, Any]) -> torch.nn.Module:
-    from .models.hub import build_from_description
-
-    model = build_from_description(state["model_description"], "checkpoint")
-    model.load_state_dict(state["model"])
-    return model
-
-
 def evaluate_checkpoint(
     checkpoint: str | os.PathLike,
     data: str | None = None,
@@ -127,19 +94,14 @@ def evaluate_checkpoint(
     device: str = "auto",
 ) -> dict[str, float]:
     """The task's metrics (classification: Acc@1 / Acc@5 / loss) of a trained model on a dataset split."""
-    from .engine.precision import resolve_device
-    from .tasks import task_module
+    from ..engine.device import resolve_device
+    from ..engine.evaluation import evaluate
+    from ..models.hub import describe
+    from .registry import get_task, task_of_architecture
 
     model, cfg = load_model_and_config(checkpoint)
-    if cfg is None and data is None:
-        raise ConfigError(f"{checkpoint} carries no training config: pass --data NAME (and --root) to say what to evaluate on")
-    if cfg is None:  # a bare model directory: its architecture says which task evaluates it
-        from .models.hub import describe
-
-        cfg = Config(task=TASK_OF_ARCHITECTURE.get(describe(model)["architecture"], "classify"))
-    if data is not None:
-        cfg.data.name, cfg.data.root = data, root
-    elif root is not None:
-        cfg.data.root = root
-    cfg.data.img_size = list(model.img_size)
-    return task_module(cfg.task).evaluate_model(cfg, model, split or cfg.data.eval_split, batch_size, resolve_device(device))
+    task = cfg.task if cfg is not None else task_of_architecture(describe(model)["architecture"])
+    cfg = config_for_model(model, cfg, checkpoint, data, root, task=task)
+    dev = resolve_device(device)
+    evaluation = get_task(cfg.task).evaluation(cfg, model, split or cfg.data.eval_split)
+    return evaluate(evaluation, model.to(dev), batch_size, dev)

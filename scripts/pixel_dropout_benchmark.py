@@ -1,6 +1,6 @@
 """Pixel dropout at equal wall time: ViT/1 on the bundled digits, all tokens vs a random half.
 
-    .venv/bin/python benchmarks/pixel_dropout.py [--epochs 30] [--keep 0.5] [--out runs/bench_pixel_dropout]
+    .venv/bin/python scripts/pixel_dropout_benchmark.py [--epochs 30] [--keep 0.5] [--out runs/bench_pixel_dropout]
 
 1. Trains the full-sequence model for --epochs and records its wall time and test Acc@1.
 2. Trains the same model with model.token_keep=--keep for as many epochs as fit in that wall time
@@ -14,12 +14,12 @@ import argparse
 import json
 from pathlib import Path
 
-from pixelvit.demo import DEMO_OVERRIDES
-from pixelvit.runner import train_from_config
+from pixelvit.tasks.recipes import DIGITS
+from pixelvit.tasks.training import train_from_config
 
 
 def train(out: Path, name: str, epochs: int, keep: float) -> dict:
-    overrides = [*DEMO_OVERRIDES, "model.patch_size=1", f"model.token_keep={keep}", f"train.epochs={epochs}",
+    overrides = [*DIGITS, "model.patch_size=1", f"model.token_keep={keep}", f"train.epochs={epochs}",
                  f"train.eval_every={epochs}", "train.progress=false", f"run_dir={out / name}"]  # fmt: skip
     return train_from_config(None, overrides)
 

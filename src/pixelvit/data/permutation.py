@@ -204,20 +204,3 @@ class PermutedImages:
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         out = self._permute(np.asarray(self.base))
         return out if dtype is None else out.astype(dtype)
-
-
-def validate_permutation(cfg: Any) -> None:
-    """Config checks for ``data.permute_*`` (called from :func:`pixelvit.config.validate`)."""
-    from ..config import ConfigError
-
-    d = cfg.data
-    if d.permute_pairs < 0:
-        raise ConfigError(f"data.permute_pairs={d.permute_pairs} must be >= 0 (0: no permutation)")
-    if d.permute_delta is not None and not d.permute_delta >= 1:
-        raise ConfigError(f"data.permute_delta={d.permute_delta} must be >= 1 pixel, or null for any distance")
-    height, width = d.img_size
-    if 2 * d.permute_pairs > height * width:
-        raise ConfigError(
-            f"data.permute_pairs={d.permute_pairs} disjoint swaps need {2 * d.permute_pairs} pixels, but a "
-            f"{height}x{width} image has {height * width} (at most {height * width // 2} pairs)"
-        )

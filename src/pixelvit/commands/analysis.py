@@ -1,4 +1,4 @@
-"""``pixelvit`` subcommands of the analyses: one per study, each writing a table and a plot."""
+"""The analyses of the paper and views of trained models: one subcommand per study, each writing a table and a plot."""
 
 from __future__ import annotations
 
@@ -6,30 +6,16 @@ import argparse
 from pathlib import Path
 
 from ..config import ConfigError
+from .arguments import CHECKPOINT_HELP, add_data_args, parse_ints
 
-CHECKPOINT_HELP = "a run directory, a model directory (config.json + model.safetensors) or a step_*.pt file"
 CONFIG_HELP = "YAML config of the base run, or 'digits' (the demo's recipe on the bundled 8x8 digits, CPU minutes)"
 
 
-def _ints(text: str, what: str) -> list[int]:
-    try:
-        return [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise ConfigError(f"{what} takes comma-separated integers like 1,2,4, got {text!r}") from None
-
-
 def _query(text: str) -> tuple[int, int]:
-    parts = _ints(text, "--query")
+    parts = parse_ints(text, "--query")
     if len(parts) != 2:
         raise ConfigError(f"--query takes ROW,COL (a pixel of the input image), got {text!r}")
     return parts[0], parts[1]
-
-
-def _data_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", help="dataset name (default: the one the model was trained on)")
-    p.add_argument("--root", help="dataset root folder")
-    p.add_argument("--split", help="split to read (default: the config's eval split)")
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
 
 
 def add_commands(sub) -> None:
@@ -37,7 +23,7 @@ def add_commands(sub) -> None:
     p = sub.add_parser("attention-distance", help="mean attention distance and offset per layer and head (one or two models)")
     p.add_argument("checkpoint", help=CHECKPOINT_HELP)
     p.add_argument("checkpoint2", nargs="?", help="a second model, drawn side by side (e.g. the /2 twin of a /1 model)")
-    _data_args(p)
+    add_data_args(p)
     p.add_argument("--num-images", type=int, default=64, help="random sample of the split (default 64)")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--out", required=True, help="folder for attention_distance.{md,json,png}")
@@ -45,7 +31,7 @@ def add_commands(sub) -> None:
 
     p = sub.add_parser("attention-maps", help="attention of one query pixel (or the class token), per layer and head")
     p.add_argument("checkpoint", help=CHECKPOINT_HELP)
-    _data_args(p)
+    add_data_args(p)
     p.add_argument("--index", type=int, default=0, help="image index in the split (default 0)")
     which = p.add_mutually_exclusive_group()
     which.add_argument("--query", help="query pixel ROW,COL of the input image (default: the centre pixel)")
@@ -91,6 +77,21 @@ def add_commands(sub) -> None:
     p.add_argument("--out", help="folder for shape_bias.{md,json} (default: print only)")
     p.set_defaults(func=cmd_shape_bias)
 
+    p = sub.add_parser("mae-show", help="PNG grid of original / masked / reconstruction from an MAE (task: mae)")
+    p.add_argument("checkpoint", help="an MAE run directory, model directory or step_*.pt checkpoint")
+    add_data_args(p, device_default="cpu")
+    p.add_argument("--num", type=int, default=8, help="number of images (rows), the first of the split (default 8)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random masks (default 0)")
+    p.add_argument("--out", required=True, help="PNG file to write")
+    p.set_defaults(func=cmd_mae_show)
+
+    p = sub.add_parser("depth-show", help="plot input / ground truth / predicted depth for a few test images (PNG)")
+    p.add_argument("checkpoint", help="a depth run directory, a model directory or a step_*.pt file")
+    add_data_args(p)
+    p.add_argument("--num", type=int, default=4, help="number of images (rows), spread evenly over the split (default 4)")
+    p.add_argument("--out", help="PNG to write (default: depth_show.png in the run or model directory)")
+    p.set_defaults(func=cmd_depth_show)
+
     p = sub.add_parser("report", help="Markdown (and HTML) report of runs: metrics beside the paper's, curves, analyses")
     p.add_argument("run_dirs", nargs="+", help="run directories")
     p.add_argument("--out", default="report", help="folder for report.md and its plots (default ./report)")
@@ -99,7 +100,7 @@ def add_commands(sub) -> None:
 
 
 def cmd_attention_distance(args: argparse.Namespace) -> int:
-    from .attention_distance import analyse_checkpoints
+    from ..analysis.attention_distance import analyse_checkpoints
 
     checkpoints = [args.checkpoint] + ([args.checkpoint2] if args.checkpoint2 else [])
     analyse_checkpoints(
@@ -109,7 +110,7 @@ def cmd_attention_distance(args: argparse.Namespace) -> int:
 
 
 def cmd_attention_maps(args: argparse.Namespace) -> int:
-    from .attention_maps import attention_maps_command
+    from ..analysis.attention_maps import attention_maps_command
 
     query = None if args.cls else (_query(args.query) if args.query else "centre")
     attention_maps_command(args.checkpoint, Path(args.out), args.index, query, args.data, args.root, args.split, args.device)
@@ -117,47 +118,65 @@ def cmd_attention_maps(args: argparse.Namespace) -> int:
 
 
 def cmd_pe_similarity(args: argparse.Namespace) -> int:
-    from .pe_similarity import pe_similarity_command
+    from ..analysis.pe_similarity import pe_similarity_command
 
     pe_similarity_command(args.checkpoint, Path(args.out), args.stride)
     return 0
 
 
 def cmd_pe_study(args: argparse.Namespace) -> int:
-    from .pe_study import run_pe_study
+    from ..analysis.pe_study import run_pe_study
 
     run_pe_study(args.config, Path(args.out), [v.strip() for v in args.variants.split(",") if v.strip()], args.overrides)
     return 0
 
 
 def cmd_permutation_study(args: argparse.Namespace) -> int:
-    from .permutation_study import parse_delta, run_permutation_study
+    from ..analysis.permutation_study import parse_delta, run_permutation_study
 
     try:
         deltas = [parse_delta(d) for d in args.deltas.split(",") if d.strip()]
     except ValueError:
         raise ConfigError(f"--deltas takes comma-separated numbers or inf, got {args.deltas!r}") from None
-    run_permutation_study(args.config, Path(args.out), _ints(args.pairs, "--pairs"), deltas, args.overrides)
+    run_permutation_study(args.config, Path(args.out), parse_ints(args.pairs, "--pairs"), deltas, args.overrides)
     return 0
 
 
 def cmd_patch_sweep(args: argparse.Namespace) -> int:
-    from .patch_sweep import MODES, run_patch_sweep
+    from ..analysis.patch_sweep import MODES, run_patch_sweep
 
     for mode in MODES if args.mode == "both" else [args.mode]:
-        run_patch_sweep(args.config, Path(args.out), mode, _ints(args.patch_sizes, "--patch-sizes"), args.grid, args.overrides)
+        run_patch_sweep(
+            args.config, Path(args.out), mode, parse_ints(args.patch_sizes, "--patch-sizes"), args.grid, args.overrides
+        )
     return 0
 
 
 def cmd_shape_bias(args: argparse.Namespace) -> int:
-    from .shape_bias import shape_bias_command
+    from ..analysis.shape_bias import shape_bias_command
 
     shape_bias_command(args.checkpoint, args.root, Path(args.out) if args.out else None, args.batch_size, args.device)
     return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from .report import build_report
+    from ..analysis.report import build_report
 
     build_report(args.run_dirs, Path(args.out), args.html)
+    return 0
+
+
+def cmd_mae_show(args: argparse.Namespace) -> int:
+    from ..analysis.mae_reconstructions import mae_show
+
+    path = mae_show(args.checkpoint, args.out, args.data, args.root, args.split, args.num, args.seed, args.device)
+    print(f"wrote {path}")
+    return 0
+
+
+def cmd_depth_show(args: argparse.Namespace) -> int:
+    from ..analysis.depth_predictions import depth_show_command
+
+    path = depth_show_command(args.checkpoint, args.out, args.num, args.data, args.root, args.split, args.device)
+    print(f"wrote {path}")
     return 0

@@ -1,4 +1,4 @@
-"""Mean attention distance and offset: hand-made maps with known answers, chunking, pixel units."""
+"""Mean attention distance and offset (metrics.attention): hand-made maps with known answers, chunking, pixel units."""
 
 import itertools
 import math
@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from pixelvit import create_model
-from pixelvit.analysis.attention_distance import (
+from pixelvit.metrics.attention import (
     attention_rows,
     attention_statistics,
     distance_and_offset,

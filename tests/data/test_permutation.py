@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
-from pixelvit.analysis import permutation
-from pixelvit.analysis.permutation import (
+from pixelvit.config import ConfigError, load_config
+from pixelvit.data import permutation
+from pixelvit.data.permutation import (
     PermutedImages,
     permute_pixels,
     pixel_distance,
@@ -12,8 +13,7 @@ from pixelvit.analysis.permutation import (
     swap_permutation,
     window_offsets,
 )
-from pixelvit.config import ConfigError, load_config
-from pixelvit.tasks.classify import load_split
+from pixelvit.data.splits import load_split
 
 
 @pytest.mark.parametrize(
@@ -93,14 +93,14 @@ def test_load_split_permutes_every_split_with_one_permutation():
     permuted = load_config(None, ["data.name=digits", "data.permute_pairs=12", "data.permute_delta=2", "data.permute_seed=5"])
     perm = swap_permutation((8, 8), 12, 2.0, 5)
     for split in ("train", "test"):
-        _, a = load_split(plain, split, None)
-        _, b = load_split(permuted, split, None)
+        _, a = load_split(plain.data, split, None)
+        _, b = load_split(permuted.data, split, None)
         np.testing.assert_array_equal(b.images, a.images.reshape(-1, 1, 64)[:, :, perm].reshape(-1, 1, 8, 8))
         np.testing.assert_array_equal(b.targets, a.targets)
 
 
 def test_resize_lets_a_fixed_size_dataset_take_another_size():
     with pytest.raises(ConfigError, match=r"data\.resize=true"):
-        load_split(load_config(None, ["data.img_size=[16,16]"]), "test", 4)
-    _, arrays = load_split(load_config(None, ["data.img_size=[16,16]", "data.resize=true"]), "test", 4)
+        load_split(load_config(None, ["data.img_size=[16,16]"]).data, "test", 4)
+    _, arrays = load_split(load_config(None, ["data.img_size=[16,16]", "data.resize=true"]).data, "test", 4)
     assert arrays.images.shape == (4, 1, 16, 16) and arrays.images.dtype == np.uint8

@@ -5,9 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-
-def _ints(text: str) -> list[int]:
-    return [int(v) for v in text.split(",") if v]
+from .arguments import parse_ints
 
 
 def add_commands(sub) -> None:
@@ -33,14 +31,21 @@ def add_commands(sub) -> None:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from ..engine.precision import resolve_device
-    from .suite import format_report, run_suite, save_report
+    from ..bench.suite import format_report, run_suite, save_report
+    from ..engine.device import resolve_device
 
     report = run_suite(
-        presets=args.presets.split(","), img_sizes=_ints(args.img_sizes), batches=_ints(args.batches),
-        precisions=args.precisions.split(","), modes=args.modes.split(","), scaling_sizes=_ints(args.scaling_sizes),
-        device=resolve_device(args.device), warmup=args.warmup, repeats=args.repeats, compare_timm=not args.no_timm,
-    )  # fmt: skip
+        presets=args.presets.split(","),
+        img_sizes=parse_ints(args.img_sizes, "--img-sizes"),
+        batches=parse_ints(args.batches, "--batches"),
+        precisions=args.precisions.split(","),
+        modes=args.modes.split(","),
+        scaling_sizes=parse_ints(args.scaling_sizes, "--scaling-sizes"),
+        device=resolve_device(args.device),
+        warmup=args.warmup,
+        repeats=args.repeats,
+        compare_timm=not args.no_timm,
+    )
     print(format_report(report))
     save_report(report, Path(args.out))
     print(f"\nwrote {Path(args.out) / 'bench.json'} and {Path(args.out) / 'bench.md'}")

@@ -32,10 +32,10 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
-from .convert import from_timm
-from .hub import CONFIG_NAME, WEIGHTS_NAME
-from .layer_decay import layer_decay_scale
-from .vit import VisionTransformer
+from ..models.convert import from_timm
+from ..models.hub import CONFIG_NAME, WEIGHTS_NAME
+from ..models.layer_decay import layer_decay_scale
+from ..models.vit import VisionTransformer
 
 FRESH_PREFIXES = ("head.", "fc_norm.")  # never taken from the source
 REFERENCE_DECODER_PREFIXES = ("decoder_", "mask_token")
@@ -98,7 +98,7 @@ def _from_file(path: Path, model: VisionTransformer) -> dict[str, torch.Tensor]:
 
 def read_encoder_state(source: str | os.PathLike, model: VisionTransformer) -> dict[str, torch.Tensor]:
     """The encoder tensors stored at ``source`` (see the module docstring), in ``model``'s naming."""
-    from ..engine.checkpoint import latest_valid_checkpoint
+    from .checkpoint import latest_valid_checkpoint
 
     path = Path(source)
     if path.is_file():

@@ -1,4 +1,4 @@
-"""``pixelvit mae-show``: a PNG of original / masked / reconstruction for a few images and an MAE.
+"""MAE reconstructions (``pixelvit mae-show``): a PNG of original / masked / reconstruction for a few images and an MAE.
 
 One row per image. Columns: the original, the masked input (masked tokens in a muted blue), and the
 reconstruction with the visible tokens pasted back (as in the MAE paper's figures). Normalised
@@ -8,7 +8,6 @@ local or per-patch statistics, as the reference MAE demo does.
 
 from __future__ import annotations
 
-import argparse
 import math
 import os
 from pathlib import Path
@@ -17,7 +16,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from .io import atomic_path
+from ..io import atomic_path
 
 COLUMNS = ("original", "masked", "reconstruction")
 MASK_COLOUR = (70, 90, 150)  # masked tokens: a muted blue, distinct from any grey pixel
@@ -60,26 +59,19 @@ def mae_show(
     device: str = "cpu",
 ) -> Path:
     """Write the PNG for the first ``num`` images of ``split`` (default: the run's eval split); returns its path."""
-    from .config import Config, ConfigError
-    from .engine.precision import resolve_device
-    from .models.mae import MaskedAutoencoder
-    from .runner import load_model_and_config
-    from .tasks.classify import load_split
+    from ..config import ConfigError
+    from ..data.splits import load_split
+    from ..engine.device import resolve_device
+    from ..engine.loading import config_for_model, load_model_and_config
+    from ..models.mae import MaskedAutoencoder
 
     if num < 1:
         raise ConfigError(f"--num {num}: show at least one image")
     model, cfg = load_model_and_config(Path(checkpoint))
     if not isinstance(model, MaskedAutoencoder):
         raise ConfigError(f"{checkpoint} holds a {type(model).__name__}, not a masked autoencoder (task: mae)")
-    if cfg is None and data is None:
-        raise ConfigError(f"{checkpoint} carries no training config: pass --data NAME (and --root)")
-    cfg = cfg or Config()
-    if data is not None:
-        cfg.data.name, cfg.data.root = data, root
-    elif root is not None:
-        cfg.data.root = root
-    cfg.data.img_size = list(model.img_size)
-    _, arrays = load_split(cfg, split or cfg.data.eval_split, num)
+    cfg = config_for_model(model, cfg, checkpoint, data, root, task="mae")
+    _, arrays = load_split(cfg.data, split or cfg.data.eval_split, num)
     dev = resolve_device(device)
     model = model.to(dev).eval()
     images = torch.from_numpy(np.ascontiguousarray(arrays.images)).to(dev)
@@ -95,22 +87,3 @@ def mae_show(
     with atomic_path(out) as tmp:
         grid.save(tmp, format="PNG")
     return out
-
-
-def cmd_mae_show(args: argparse.Namespace) -> int:
-    path = mae_show(args.checkpoint, args.out, args.data, args.root, args.split, args.num, args.seed, args.device)
-    print(f"wrote {path}")
-    return 0
-
-
-def add_commands(sub) -> None:
-    p = sub.add_parser("mae-show", help="PNG grid of original / masked / reconstruction from an MAE (task: mae)")
-    p.add_argument("checkpoint", help="an MAE run directory, model directory or step_*.pt checkpoint")
-    p.add_argument("--data", help="dataset name (default: the one the model was trained on)")
-    p.add_argument("--root", help="dataset root folder")
-    p.add_argument("--split", help="split to draw images from (default: the config's eval split)")
-    p.add_argument("--num", type=int, default=8, help="number of images (rows), the first of the split (default 8)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random masks (default 0)")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--out", required=True, help="PNG file to write")
-    p.set_defaults(func=cmd_mae_show)

@@ -1,9 +1,8 @@
-"""CLI for image generation: ``prepare-latents``, ``sample``, ``fid``, ``dit-demo`` (see ``cli.COMMAND_MODULES``)."""
+"""``pixelvit prepare-latents``, ``sample`` and ``fid``: VAE latents to train on, samples of a trained DiT, and their metrics."""
 
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 
@@ -54,31 +53,21 @@ def add_commands(sub) -> None:
     p.add_argument("--json", help="also write the results to this JSON file")
     p.set_defaults(func=cmd_fid)
 
-    p = sub.add_parser("dit-demo", help="tiny pixel-space DiT/1 on the digits: train, sample, FID (minutes on a CPU)")
-    p.add_argument("--out", default="runs/dit-demo", help="output folder (default runs/dit-demo)")
-    p.add_argument("overrides", nargs="*", help="overrides for the DiT run, e.g. train.epochs=20")
-    p.set_defaults(func=cmd_dit_demo)
-
-
-def _device(name: str) -> str:
-    import torch
-
-    return ("cuda" if torch.cuda.is_available() else "cpu") if name == "auto" else name
-
 
 def cmd_prepare_latents(args: argparse.Namespace) -> int:
     from ..data.latents import prepare_latents
+    from ..engine.device import resolve_device
 
     path = prepare_latents(
         args.vae, args.data, args.root, args.out, split=args.split, img_size=args.size or None, batch_size=args.batch_size,
-        flip=not args.no_flip, posterior=args.posterior, seed=args.seed, device=_device(args.device),
+        flip=not args.no_flip, posterior=args.posterior, seed=args.seed, device=str(resolve_device(args.device)),
     )  # fmt: skip
     print(f"latents ready: {path}")
     return 0
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    from .sampling import SampleOptions, sample_checkpoint
+    from ..generation.sample import SampleOptions, sample_checkpoint
 
     classes = None
     if args.classes:
@@ -96,39 +85,15 @@ def cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
-def format_metrics(result: dict) -> str:
-    """One line per metric, and which network produced them."""
-    lines = [f"features: {result['features']}", f"samples: {result['num_samples']}, reference: {result['num_reference']}"]
-    for key, label in [
-        ("fid", "FID"),
-        ("sfid", "sFID"),
-        ("inception_score", "IS"),
-        ("precision", "precision"),
-        ("recall", "recall"),
-    ]:
-        value = result.get(key)
-        lines.append(f"{label}: {'n/a' if value is None else f'{value:.4f}'}")
-    if result.get("sfid") is None:
-        lines.append("(sFID needs spatial features; IS needs a classifier: see pixelvit fid --help)")
-    return "\n".join(lines)
-
-
 def cmd_fid(args: argparse.Namespace) -> int:
+    from ..engine.device import resolve_device
     from ..io import write_json_atomic
     from ..metrics.features import load_feature_network
-    from ..metrics.sample_eval import evaluate_samples
+    from ..metrics.sample_eval import evaluate_samples, format_metrics
 
-    net = load_feature_network(args.inception, args.inception_logits, args.features, _device(args.device))
+    net = load_feature_network(args.inception, args.inception_logits, args.features, str(resolve_device(args.device)))
     result = evaluate_samples(net, args.samples, args.reference, args.cache_dir, args.batch_size, progress=True)
     print(format_metrics(result))
     if args.json:
         write_json_atomic(args.json, result)
-    return 0
-
-
-def cmd_dit_demo(args: argparse.Namespace) -> int:
-    from .demo import run_dit_demo
-
-    result = run_dit_demo(Path(args.out), args.overrides)
-    print(json.dumps({k: v for k, v in result.items() if k != "features"}, indent=1))
     return 0

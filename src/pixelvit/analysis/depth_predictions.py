@@ -1,8 +1,7 @@
-"""``pixelvit depth-show``: a PNG grid of input / ground truth / prediction for a few depth test images."""
+"""Depth predictions of a trained model: a PNG grid of input / ground truth / prediction for a few images."""
 
 from __future__ import annotations
 
-import argparse
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,27 +16,10 @@ if TYPE_CHECKING:  # the data package imports torchvision; keep `pixelvit --help
     from ..data import ImageArrays
 
 
-def _add_depth_show(sub) -> None:
-    p = sub.add_parser("depth-show", help="plot input / ground truth / predicted depth for a few test images (PNG)")
-    p.add_argument("checkpoint", help="a depth run directory, a model directory or a step_*.pt file")
-    p.add_argument("--out", help="PNG to write (default: depth_show.png in the run or model directory)")
-    p.add_argument("--num", type=int, default=4, help="number of images (rows), spread evenly over the split (default 4)")
-    p.add_argument("--data", help="dataset name (default: the one the model was trained on)")
-    p.add_argument("--root", help="dataset root folder")
-    p.add_argument("--split", help="split to show (default: the config's eval split)")
-    p.add_argument("--device", default="auto")
-    p.set_defaults(func=cmd_depth_show)
-
-
-def add_commands(sub) -> None:
-    """Register this module's subcommands (see ``pixelvit.cli.COMMAND_MODULES``)."""
-    _add_depth_show(sub)
-
-
 @torch.no_grad()
 def predict_arrays(model: nn.Module, images: np.ndarray, device: torch.device) -> np.ndarray:
     """uint8 (N, C, H, W) -> predicted depth float32 (N, H, W), metres."""
-    from .depth import predict_depth
+    from ..tasks.depth import predict_depth
 
     model = model.to(device).eval()
     return predict_depth(model, torch.from_numpy(np.ascontiguousarray(images)).to(device)).cpu().numpy()
@@ -84,25 +66,25 @@ def show_depth(
     return out
 
 
-def cmd_depth_show(args: argparse.Namespace) -> int:
-    from ..config import Config, ConfigError
-    from ..engine.precision import resolve_device
-    from ..runner import load_model_and_config
-    from .depth import check_dense_model, depth_split
+def depth_show_command(
+    checkpoint: str | os.PathLike,
+    out: str | os.PathLike | None = None,
+    num: int = 4,
+    data: str | None = None,
+    root: str | None = None,
+    split: str | None = None,
+    device: str = "auto",
+) -> Path:
+    """``pixelvit depth-show``: the PNG of :func:`show_depth` for a depth model (default ``out``:
+    ``depth_show.png`` beside the checkpoint or in the run/model directory); returns its path."""
+    from ..engine.device import resolve_device
+    from ..engine.loading import config_for_model, load_model_and_config
+    from ..tasks.depth import check_dense_model, depth_split
 
-    path = Path(args.checkpoint)
+    path = Path(checkpoint)
     model, cfg = load_model_and_config(path)
-    if cfg is None and args.data is None:
-        raise ConfigError(f"{path} carries no training config: pass --data NAME (and --root) to say which images to show")
-    cfg = cfg or Config(task="depth")
-    if args.data is not None:
-        cfg.data.name, cfg.data.root = args.data, args.root
-    elif args.root is not None:
-        cfg.data.root = args.root
-    cfg.data.img_size = list(model.img_size)
-    _, arrays = depth_split(cfg, args.split or cfg.data.eval_split, None)
+    cfg = config_for_model(model, cfg, path, data, root, task="depth")
+    _, arrays = depth_split(cfg, split or cfg.data.eval_split, None)
     check_dense_model(model, arrays, cfg.data.name)
-    out = Path(args.out) if args.out else (path.parent if path.is_file() else path) / "depth_show.png"
-    show_depth(model, arrays, out, args.num, cfg.depth.max_depth, str(resolve_device(args.device)))
-    print(f"wrote {out}")
-    return 0
+    out = Path(out) if out else (path.parent if path.is_file() else path) / "depth_show.png"
+    return show_depth(model, arrays, out, num, cfg.depth.max_depth, str(resolve_device(device)))

@@ -1,0 +1,38 @@
+"""``pixelvit demo`` and ``pixelvit dit-demo``: the paper's two claims in miniature on the bundled digits."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from .arguments import parse_ints
+
+
+def add_commands(sub) -> None:
+    """Register ``demo`` and ``dit-demo``."""
+    p = sub.add_parser("demo", help="pixel vs patch tokens on the bundled digits (a few minutes on CPU)")
+    p.add_argument("--out", default="runs/demo", help="run directory (default runs/demo)")
+    p.add_argument("--patch-sizes", default="1,2,4", help="comma-separated patch sizes (default 1,2,4)")
+    p.add_argument("overrides", nargs="*", help="config overrides applied to every row, e.g. train.epochs=5")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("dit-demo", help="tiny pixel-space DiT/1 on the digits: train, sample, FID (minutes on a CPU)")
+    p.add_argument("--out", default="runs/dit-demo", help="output folder (default runs/dit-demo)")
+    p.add_argument("overrides", nargs="*", help="overrides for the DiT run, e.g. train.epochs=20")
+    p.set_defaults(func=cmd_dit_demo)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from ..demos.digits import run_demo
+
+    run_demo(Path(args.out), parse_ints(args.patch_sizes, "--patch-sizes"), args.overrides)
+    return 0
+
+
+def cmd_dit_demo(args: argparse.Namespace) -> int:
+    from ..demos.dit_digits import run_dit_demo
+
+    result = run_dit_demo(Path(args.out), args.overrides)
+    print(json.dumps({k: v for k, v in result.items() if k != "features"}, indent=1))
+    return 0

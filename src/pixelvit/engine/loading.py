@@ -1,0 +1,83 @@
+"""Open what a run left behind: a model and the config it was trained with, from a run directory,
+a model directory or a checkpoint file; and the config to read data for that model with."""
+
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+
+from ..config import Config, ConfigError, DataConfig, parse_config
+
+
+def load_model_and_config(path: str | os.PathLike) -> tuple[torch.nn.Module, Config | None]:
+    """A model directory, a run directory (final/ or best/, else newest checkpoint) or a ``step_*.pt`` file
+    -> (model, the run's config or None when a bare model directory carries none)."""
+    from ..models.hub import from_pretrained
+    from .checkpoint import latest_valid_checkpoint, load_checkpoint
+
+    path = Path(path)
+    if path.is_file():
+        state = load_checkpoint(path)
+        return model_from_state(state), parse_config(state["config"], strict=False)
+    if (path / "config.json").is_file():
+        run_cfg = path.parent / "config.yaml"
+        cfg = parse_config(yaml.safe_load(run_cfg.read_text()), strict=False) if run_cfg.is_file() else None
+        return from_pretrained(path), cfg
+    if (path / "config.yaml").is_file():
+        for sub in ("final", "best"):
+            if (path / sub / "config.json").is_file():
+                return load_model_and_config(path / sub)
+        state = latest_valid_checkpoint(path)
+        if state is not None:
+            return model_from_state(state), parse_config(state["config"], strict=False)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist: pass a run directory, a model directory or a step_*.pt checkpoint")
+    raise FileNotFoundError(
+        f"{path} is neither a model directory (config.json + model.safetensors), a run directory, nor a checkpoint"
+    )
+
+
+def model_from_state(state: dict[str, Any]) -> torch.nn.Module:
+    """The model of a training checkpoint (its description rebuilt, its weights loaded)."""
+    from ..models.hub import build_from_description
+
+    model = build_from_description(state["model_description"], "checkpoint")
+    model.load_state_dict(state["model"])
+    return model
+
+
+def config_for_model(
+    model: torch.nn.Module,
+    cfg: Config | None,
+    source: str | os.PathLike,
+    data: str | None = None,
+    root: str | None = None,
+    task: str = "classify",
+    resize: bool = False,
+) -> Config:
+    """The config to read images for ``model`` with (a copy; ``cfg`` is not changed).
+
+    ``cfg`` is the model's run config (None for a bare model directory, which then needs ``data``);
+    ``data`` switches to another dataset (a fresh data section; its eval split is the dataset's last
+    split when it has no "test", e.g. ImageNet's "val"), ``root`` moves the dataset's folder, and
+    ``resize`` lets a dataset of another image size be resized. ``data.img_size`` is the model's.
+    """
+    if cfg is None and data is None:
+        raise ConfigError(f"{source} carries no training config: pass --data NAME (and --root) to say which images to use")
+    cfg = copy.deepcopy(cfg) if cfg is not None else Config(task=task)
+    if data is not None:
+        from ..data import get_dataset_spec
+
+        cfg.data = DataConfig(name=data, root=root, resize=resize)
+        splits = get_dataset_spec(data).splits
+        if splits and cfg.data.eval_split not in splits:
+            cfg.data.eval_split = splits[-1]
+    elif root is not None:
+        cfg.data.root = root
+    cfg.data.img_size = list(model.img_size)
+    return cfg

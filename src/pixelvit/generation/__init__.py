@@ -1,0 +1,1 @@
+"""Drawing samples from a trained diffusion transformer (the algorithms are in :mod:`pixelvit.diffusion`)."""
