@@ -11,10 +11,10 @@ from pixelvit.commands import main
 from pixelvit.config import load_config
 from pixelvit.data import prepare_imagenet
 
-# configs/mae/ (pre-train then fine-tune, chained through model.init_from) is exercised by tests/mae/test_mae_configs.py,
+# configs/mae/ (pre-train then fine-tune, chained through model.init_from) is exercised by tests/tasks/test_mae.py,
 # configs/analysis/ (study bases at 224 and 64 pixels) by tests/analysis/test_analysis_configs.py,
-# configs/nyu_depth/ (task depth, a fabricated labeled .mat) by tests/depth/test_depth_cli.py,
-# configs/dit/ (task diffusion, fabricated latent caches) by tests/diffusion/test_diffusion_task.py.
+# configs/nyu_depth/ (task depth, a fabricated labeled .mat) by tests/analysis/test_depth_predictions.py,
+# configs/dit/ (task diffusion, fabricated latent caches) by tests/tasks/test_diffusion.py.
 CONFIGS = sorted(
     p
     for p in (Path(__file__).parents[1] / "configs").rglob("*.yaml")

@@ -13,7 +13,7 @@ def tiny(name="vit_t/1", **kw):
     return create_model(name, **{**TINY, "img_size": 8, "num_classes": 5, **kw})
 
 
-@pytest.mark.parametrize("name", list_models("vit_*"))  # dit_* presets: tests/diffusion/test_dit_model.py
+@pytest.mark.parametrize("name", list_models("vit_*"))  # every family's presets: tests/models/test_registry.py
 def test_every_preset_builds_on_meta_with_right_shapes(name):
     with torch.device("meta"):
         model = create_model(name, img_size=32, num_classes=100)

@@ -9,6 +9,8 @@ from pixelvit import VisionTransformer, create_model, from_pretrained, save_pret
 from pixelvit.data import get_dataset_spec, load_arrays
 from pixelvit.models.mae import MaskedAutoencoder, masked_mse
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: one thread is faster on a shared 2-core machine
+
 DECODER = dict(decoder_embed_dim=16, decoder_depth=1, decoder_num_heads=2)
 ENCODER = dict(embed_dim=16, depth=2, num_heads=2)
 

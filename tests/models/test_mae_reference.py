@@ -9,6 +9,8 @@ from timm.models.vision_transformer import VisionTransformer as TimmViT
 from pixelvit import create_model
 from pixelvit.engine.init_from import init_encoder_from
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: one thread is faster on a shared 2-core machine
+
 WIDTH, DEPTH, HEADS, DEC_WIDTH, DEC_DEPTH, PATCH, IMG = 768, 2, 12, 512, 1, 16, 224  # ViT-B/16 shapes, depth cut to 2
 
 

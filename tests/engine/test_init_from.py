@@ -12,6 +12,8 @@ from pixelvit.models.layer_decay import layer_decay_lr_scale, layer_id
 from pixelvit.tasks import build_task
 from pixelvit.tasks.training import seed_everything
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: one thread is faster on a shared 2-core machine
+
 SHAPE = ["model.name=vit_t/1", "model.embed_dim=16", "model.depth=2", "model.num_heads=2", "data.name=digits"]
 MAE = ["task=mae", *SHAPE, "mae.decoder_embed_dim=16", "mae.decoder_depth=1", "mae.decoder_num_heads=2"]
 

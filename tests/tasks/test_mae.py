@@ -16,6 +16,8 @@ from pixelvit.config import load_config
 from pixelvit.data import get_dataset_spec, load_arrays
 from pixelvit.models import create_model
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: one thread is faster on a shared 2-core machine
+
 CONFIG_DIR = Path(__file__).parents[2] / "configs" / "mae"
 ROWS = ["t1", "t2", "s1", "s2"]
 TINY = ["model.embed_dim=16", "model.depth=1", "model.num_heads=2", "train.batch_size=4", "train.epochs=1",

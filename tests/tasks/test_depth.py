@@ -12,15 +12,6 @@ SMALL = ["task=depth", "data.name=depth_folder", "data.img_size=[8,8]", "model.n
          "model.depth=2", "model.num_heads=2", "model.drop_path_rate=0", "train.precision=fp32"]  # fmt: skip
 
 
-@pytest.fixture
-def one_thread():
-    """Tiny models step several times faster on one thread, and the CPU is shared."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_a_tiny_model_overfits_four_depth_maps(tmp_path, one_thread):
     make_depth_folder(tmp_path, {"train": 4}, size=(8, 8))
     cfg = load_config(None, [*SMALL, f"data.root={tmp_path}", "data.eval_split=train", "depth.loss=silog"])

@@ -11,6 +11,8 @@ from pixelvit.models.mae import masked_mse
 from pixelvit.models.mae_targets import compute_target, local_stats, normalize_images, target_to_pixels
 from pixelvit.models.tokenizers import patchify
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: one thread is faster on a shared 2-core machine
+
 EMPTY = None  # load_config(None, overrides): defaults + overrides
 
 

@@ -5,6 +5,8 @@ import torch
 
 from pixelvit.models.masking import block_token_ids, keep_tokens, num_visible, random_masking
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: one thread is faster on a shared 2-core machine
+
 
 @pytest.mark.parametrize(("grid", "ratio"), [((8, 8), 0.75), ((4, 6), 0.75), ((5, 5), 0.6), ((32, 32), 0.75), ((3, 3), 0.5)])
 def test_exactly_round_l_times_one_minus_ratio_tokens_are_kept(grid, ratio):
