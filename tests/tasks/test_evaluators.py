@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import load_file
 
 from pixelvit.commands import main
 from pixelvit.config import ConfigError, load_config
@@ -56,6 +57,10 @@ def test_fid_during_training_equals_sample_then_fid(tmp_path, capsys):
     assert [r["epoch"] for r in logged] == [1, 2]
     assert {"fid/fid", "fid/precision", "fid/recall", "fid/sfid"} <= set(logged[-1])
     assert logged[-1]["fid/fid"] > 0 and summary["final"]["fid/fid"] == logged[-1]["fid/fid"]
+    plain = train_from_config(None, [*TINY_DIT, "train.epochs=2", f"run_dir={tmp_path / 'plain'}"])
+    assert plain["final"]["loss"] == summary["final"]["loss"]  # evaluating draws no training randomness
+    trained, untouched = (load_file(str(d / "final" / "model.safetensors")) for d in (run_dir, tmp_path / "plain"))
+    assert all(torch.equal(trained[k], untouched[k]) for k in trained)
 
     ref = digits_npz("test", tmp_path / "ref.npz")
     with np.load(ref) as z:  # the evaluator's reference: the eval split as the run reads it (limit_eval=16)

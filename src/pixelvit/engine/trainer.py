@@ -198,7 +198,9 @@ class Trainer:
         for evaluator in self.evaluators:
             if evaluator.due(self.progress.epoch, self.cfg.train.epochs):
                 model.eval()
-                metrics = evaluator(model, self.device, self.dist)
+                devices = [self.device] if self.device.type == "cuda" else []
+                with torch.random.fork_rng(devices=devices):  # evaluating must not move training's random streams
+                    metrics = evaluator(model, self.device, self.dist)
                 results.update({f"{evaluator.prefix}/{k}": v for k, v in metrics.items()})
         self.model.train()
         return results
