@@ -1,5 +1,7 @@
 """Config loading: YAML + overrides, types, choices, ranges, and errors that name the key."""
 
+import os
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -169,3 +171,67 @@ def test_evals_entries_are_typed_and_checked():
     ]:
         with pytest.raises(ConfigError, match=match):
             load_config(None, [f"evals={value}"])
+
+
+def all_keys() -> list[tuple[str, str]]:
+    """(task, dotted key) of every field of every section, core and per task."""
+    import dataclasses
+
+    from pixelvit.config import TASK_SCHEMAS, AugmentConfig, DataConfig, ModelConfig, OptimConfig, TrainConfig
+
+    core = {"model": ModelConfig, "data": DataConfig, "augment": AugmentConfig, "optim": OptimConfig, "train": TrainConfig}
+    out = [("classify", f"{s}.{f.name}") for s, cls in core.items() for f in dataclasses.fields(cls)]
+    for name, schema in TASK_SCHEMAS.items():
+        out += [(name, f"{s}.{f.name}") for s, cls in schema.sections.items() for f in dataclasses.fields(cls)]
+    return out
+
+
+RAW_VALUES = st.one_of(
+    st.sampled_from(
+        [
+            "!!timestamp x",
+            "!!bool maybe",
+            "!!int abc",
+            "!!float zz",
+            "!!binary @@",
+            "[1, [2",
+            "{a: 1",
+            "1e400",
+            "-1e400",
+            ".nan",
+            ".inf",
+            "0x1F",
+            "1_000",
+            "~",
+            "",
+            "'",
+            "yes",
+            "1e20",
+            "2**64",
+            "[]",
+            "{}",
+            "!!python/name:os.system",
+            "&a [*a]",
+            "9" * 30,
+        ]
+    ),
+    st.text(max_size=12),
+    st.integers(-(2**70), 2**70).map(str),
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+)
+FUZZ_EXAMPLES = int(os.environ.get("PIXELVIT_FUZZ_EXAMPLES", "10000"))  # ~10 s on 2 cores
+
+
+@settings(max_examples=FUZZ_EXAMPLES, deadline=None)
+@given(st.sampled_from(all_keys()), RAW_VALUES, st.sampled_from(["", "x.", ".", " "]))
+def test_fuzzed_raw_overrides_never_raise_anything_but_config_error(task_key, value, junk):
+    """Any text after any key of any section (and mangled keys) loads or raises ConfigError: never another
+    exception. A longer run: PIXELVIT_FUZZ_EXAMPLES=100000 pytest tests/test_config.py -k fuzzed."""
+    task, key = task_key
+    base = {"depth": ["data.name=depth_folder"], "diffusion": ["model.name=dit_s/1"]}.get(task, [])
+    try:
+        cfg = load_config(None, [f"task={task}", *base, f"{junk}{key}={value}"])
+    except ConfigError:
+        pass
+    else:
+        assert isinstance(cfg, Config)

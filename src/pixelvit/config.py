@@ -11,8 +11,10 @@ checks and its unknown-key errors do not list the valid keys; both would need th
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import difflib
+import math
 import types
 import typing
 from collections.abc import Callable
@@ -126,6 +128,8 @@ class TrainConfig:
     fsdp: bool = False  # shard parameters, gradients and optimizer state (FSDP2) instead of DDP
     compile: bool = False  # torch.compile the model for training
     on_nonfinite: Literal["stop", "skip"] = "stop"  # a NaN/inf gradient: stop the run, or skip the step
+    max_consecutive_skips: int = 20  # with on_nonfinite=skip: stop after this many skipped steps in a row
+    dist_timeout_s: float = 300.0  # a collective waiting longer (a lost or frozen rank) ends the job with an error
     eval_every: int = 1
     checkpoint_every_steps: int = 0
     keep_checkpoints: int = 2
@@ -282,6 +286,8 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
             raw = yaml.safe_load(path.read_text()) or {}
         except yaml.YAMLError as e:
             raise ConfigError(f"{path} is not valid YAML: {e}") from None
+        except Exception as e:  # a tag that cannot build its value ("!!int abc") fails outside YAMLError
+            raise ConfigError(f"{path} is not valid YAML: a value cannot be read ({type(e).__name__}: {e})") from None
         if not isinstance(raw, dict):
             raise ConfigError(f"{path} must hold a mapping of config sections, got {type(raw).__name__}")
     for item in overrides:
@@ -368,6 +374,8 @@ def apply_override(raw: dict[str, Any], item: str) -> None:
         parsed = yaml.safe_load(value) if value.strip() else None
     except yaml.YAMLError:
         parsed = value
+    except Exception as e:  # a YAML tag that cannot build its value ("!!int abc", "!!timestamp x") fails in many ways
+        raise ConfigError(f"override {item!r}: the value {value!r} cannot be read ({type(e).__name__})") from None
     node = raw
     parts = key.strip().split(".")
     for part in parts[:-1]:
@@ -429,13 +437,16 @@ def _scalar(tp: type, value: Any, key: str) -> Any:
         if isinstance(value, float) and value.is_integer():
             return int(value)
     elif tp is float:
+        number = None
         if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):  # YAML 1.1 reads "1e-3" (no dot) as a string
-            try:
-                return float(value)
-            except ValueError:
-                pass
+            number = float(value)
+        elif isinstance(value, str):  # YAML 1.1 reads "1e-3" (no dot) as a string
+            with contextlib.suppress(ValueError):
+                number = float(value)
+        if number is not None:
+            if not math.isfinite(number):
+                raise ConfigError(f"{key}={value!r} must be a finite number")
+            return number
     elif tp is str:
         if isinstance(value, str):
             return value
@@ -461,6 +472,10 @@ def validate(cfg: Config) -> None:
         _check(value is None or value >= 1, f"{key}={value} must be >= 1")
     _check(m.num_heads is None or m.num_heads >= 1, f"model.num_heads={m.num_heads} must be >= 1")
     _check(m.pos_embed_std > 0, f"model.pos_embed_std={m.pos_embed_std} must be > 0")
+    _check(0 < m.mlp_ratio <= 64, f"model.mlp_ratio={m.mlp_ratio} must be in (0, 64]")
+    for key, value, most in [("model.embed_dim", m.embed_dim, 65536), ("model.depth", m.depth, 1024),
+                             ("model.num_heads", m.num_heads, 1024), ("model.patch_size", m.patch_size, 1024)]:  # fmt: skip
+        _check(value is None or value <= most, f"{key}={value} is larger than any model this toolkit builds (at most {most})")
     _check(0 < m.token_keep <= 1, f"model.token_keep={m.token_keep} must be in (0, 1]")
     _check(m.global_pool == "avg" or m.class_token, "model.global_pool=token needs model.class_token=true")
     for key in ("drop_rate", "drop_path_rate"):
@@ -488,6 +503,12 @@ def validate(cfg: Config) -> None:
     for key in ("mixup", "cutmix", "color_jitter"):
         _check(getattr(a, key) >= 0.0, f"augment.{key}={getattr(a, key)} must be >= 0")
     _check(0 <= a.randaugment_magnitude <= 30, f"augment.randaugment_magnitude={a.randaugment_magnitude} must be in 0..30")
+    _check(0 <= a.randaugment_ops <= 16, f"augment.randaugment_ops={a.randaugment_ops} must be in 0..16")
+    _check(a.crop_padding >= 0, f"augment.crop_padding={a.crop_padding} must be >= 0")
+    _check(
+        (a.mixup == 0 and a.cutmix == 0) or t.batch_size % 2 == 0,
+        f"augment.mixup/cutmix pair each image with another of its batch: train.batch_size={t.batch_size} must be even",
+    )
     if m.tokenizer == "dictionary":
         _check(
             a.mixup == 0 and a.random_erasing == 0,
@@ -500,7 +521,11 @@ def validate(cfg: Config) -> None:
     _check(len(o.betas) == 2 and all(0 <= b < 1 for b in o.betas), f"optim.betas={o.betas} must be two values in [0, 1)")
     _check(o.warmup_epochs >= 0, f"optim.warmup_epochs={o.warmup_epochs} must be >= 0")
     _check(o.clip_grad is None or o.clip_grad > 0, f"optim.clip_grad={o.clip_grad} must be > 0 or null")
+    _check(o.lr is None or o.min_lr <= o.lr, f"optim.min_lr={o.min_lr} must not exceed optim.lr={o.lr}")
     _check(t.epochs >= 1, f"train.epochs={t.epochs} must be >= 1")
+    _check(0 <= t.seed < 2**63, f"train.seed={t.seed} must be in [0, 2^63)")
+    _check(t.max_consecutive_skips >= 1, f"train.max_consecutive_skips={t.max_consecutive_skips} must be >= 1")
+    _check(t.dist_timeout_s > 0, f"train.dist_timeout_s={t.dist_timeout_s} must be > 0")
     _check(t.batch_size >= 1 and t.accum_steps >= 1, "train.batch_size and train.accum_steps must be >= 1")
     _check(t.max_steps is None or t.max_steps >= 1, f"train.max_steps={t.max_steps} must be >= 1 or null")
     _check(t.ema_decay is None or 0 < t.ema_decay < 1, f"train.ema_decay={t.ema_decay} must be in (0, 1) or null")

@@ -47,8 +47,9 @@ def test_attention_distance_of_two_models_side_by_side(runs, tmp_path, capsys):
         assert distance.shape == offset.shape == (2, 2) and r["num_images"] == 6
         # in input pixels on an 8x8 image: no distance beyond the diagonal, the centre of mass never farther
         assert (distance > 0).all() and (distance < np.hypot(7, 7)).all() and (offset <= distance + 1e-9).all()
+        assert r["uniform"]["distance"] == pytest.approx(4.136 if r["patch_size"] == 1 else 4.016, abs=1e-3)
     assert (out / "attention_distance.png").stat().st_size > 5000
-    assert "mean attention offset" in (out / "attention_distance.md").read_text()
+    assert "mean attention offset (uniform attention over the same tokens: 3.04)" in (out / "attention_distance.md").read_text()
     assert "| layer | head 1 | head 2 | mean |" in capsys.readouterr().out
 
 
@@ -57,12 +58,22 @@ def test_attention_maps_for_a_pixel_and_the_class_token(runs, tmp_path):
         png = tmp_path / f"maps{len(args)}.png"
         assert main(["attention-maps", str(runs / "p2"), "--data", "digits", "--index", "7", *args, "--out", str(png)]) == 0
         assert png.stat().st_size > 3000
+        record = json.loads(png.with_suffix(".json").read_text())
+        maps = np.array(record["maps"])
+        assert maps.shape == (2, 2, 4, 4) and np.allclose(maps.sum(axis=(2, 3)), 1, atol=1e-5)  # a distribution per head
+        assert (record["tokens"], record["index"], record["query"]) == (16, 7, {2: [3, 4], 1: None, 0: [4, 4]}[len(args)])
+        table = png.with_suffix(".md").read_text()
+        assert "| layer | head | peak weight |" in table and "ViT/2 (16 tokens): digits/test image 7" in table
     assert main(["attention-maps", str(runs / "p1"), "--query", "9,0", "--out", str(tmp_path / "x.png")]) == 2
 
 
 def test_pe_similarity(runs, tmp_path):
     assert main(["pe-similarity", str(runs / "p1"), "--stride", "2", "--out", str(tmp_path / "pe.png")]) == 0
     assert (tmp_path / "pe.png").stat().st_size > 5000
+    record = json.loads((tmp_path / "pe.json").read_text())
+    assert record["grid"] == [8, 8] and record["shown_rows"] == [0, 2, 4, 6]
+    assert record["profile"][0] == {"distance": 0, "pairs": 64, "mean_similarity": pytest.approx(1.0)}
+    assert "| distance (tokens, rounded) | pairs | mean cosine similarity |" in (tmp_path / "pe.md").read_text()
 
 
 def test_shape_bias_refuses_a_model_that_is_not_an_imagenet_classifier(runs, tmp_path, capsys):
@@ -83,7 +94,10 @@ def test_shape_bias_of_an_imagenet_model_directory(tmp_path, capsys):
     assert result["images"] == 3 and result["excluded_same_cue"] == 1
     hits = result["shape_decisions"] + result["texture_decisions"]
     assert result["shape_bias"] == (100.0 * result["shape_decisions"] / hits if hits else None)
-    assert "Paper: ViT-B/2 56.7, ViT-B/1 57.2." in capsys.readouterr().out
+    assert result["other_share"] == pytest.approx(100 * result["other_decisions"] / 3)
+    assert (tmp_path / "sb" / "shape_bias.png").stat().st_size > 5000 and (tmp_path / "sb" / "shape_bias.md").is_file()
+    out = capsys.readouterr().out
+    assert "Paper: ViT-B/2 56.7, ViT-B/1 57.2." in out and "other:" in out
 
 
 def test_pe_study_then_reuse(tmp_path, capsys):
@@ -91,6 +105,10 @@ def test_pe_study_then_reuse(tmp_path, capsys):
     assert main(["pe-study", "digits", *STUDY, "--variants", "sincos,none", "--out", str(out)]) == 0
     rows = json.loads((out / "pe_study.json").read_text())
     assert [(r["pos_embed"], r["paper_acc1"]) for r in rows] == [("sincos", 82.7), ("none", 81.2)]
+    assert {(r["data"], tuple(r["img_size"]), r["eval_images"], r["num_classes"], r["paper_comparable"]) for r in rows} == {
+        ("digits", (8, 8), 64, 10, False)
+    }
+    assert "digits 8×8 (64 test images)" in (out / "pe_study.md").read_text()
     assert all(0 <= r["acc1"] <= 100 for r in rows) and (out / "pe_study.png").is_file()
     capsys.readouterr()
     assert main(["pe-study", "digits", *STUDY, "--variants", "none", "--out", str(out)]) == 0
@@ -119,6 +137,8 @@ def test_patch_sweep_both_modes(tmp_path):
     assert [(r["patch_size"], r["img_size"], r["tokens"]) for r in fixed_input] == [(1, [8, 8], 64), (2, [8, 8], 16)]
     assert "resize: true" in (out / "fixed-length" / "p2" / "config.yaml").read_text()
     assert "| fixed-input | /2 | 8x8 | 16 |" in (out / "patch_sweep.md").read_text()
+    assert all(r["data"] == "digits" and r["eval_images"] == 64 and not r["paper_comparable"] for r in fixed_input)
+    assert (out / "patch_sweep.png").stat().st_size > 5000
     assert main(["patch-sweep", "digits", *STUDY, "--mode", "fixed-input", "--patch-sizes", "3", "--out", str(out)]) == 2
 
 

@@ -1,62 +1,169 @@
-"""``pixelvit report`` on fabricated run directories."""
+"""``pixelvit report`` on fabricated run directories: tables by task, curves by metric kind, one self-contained page."""
 
+import base64
+import io
 import json
+import shutil
+import subprocess
+from html.parser import HTMLParser
 
 import numpy as np
 import pytest
 import yaml
+from PIL import Image
 
 from fixtures.fabricate import save_image
-from pixelvit.analysis.report import build_report, collect_run
+from pixelvit.analysis.report import build_report, collect_run, curve_panels, metric_kind
+
+CLASSIFY_EVAL = {"acc1": 0.0, "acc5": 99.0, "loss": 0.5}
+DEPTH_EVAL = {"loss": 0.3, "rmse": 0.9, "mae": 0.6, "abs_rel": 0.2, "rae": 0.8, "delta1": 0.7, "delta2": 0.9}
 
 
-def make_run(path, acc1, paper=None, records=True, analysis=False):
+def make_run(path, acc1=None, paper=None, records=True, analysis=False, task="classify", model=None, data=None):
+    """A run directory as the trainer leaves it: config.yaml, summary.json, metrics.jsonl (torn last line)."""
     path.mkdir(parents=True)
-    config = {"model": {"name": "vit_t/1"}, "data": {"name": "cifar100"}}
+    config = {"task": task, "model": model or {"name": "vit_t/1"}, "data": data or {"name": "cifar100", "img_size": [32, 32]}}
     if paper:
         config["paper"] = {"table": "slides: CIFAR-100", "metrics": paper, "recipe_source": "x"}
     (path / "config.yaml").write_text(yaml.safe_dump(config))
-    summary = {"status": "finished", "step": 40, "final": {"acc1": acc1, "acc5": 99.0, "loss": 0.5}, "paper": paper or {}}
+    final = {**CLASSIFY_EVAL, "acc1": acc1} if task == "classify" else DEPTH_EVAL
+    summary = {"status": "finished", "step": 40, "final": final, "paper": paper or {}}
     (path / "summary.json").write_text(json.dumps(summary))
     if records:
         lines = [
-            {"step": s, "tag": "train", "loss": 2.0 / s, "lr": 1e-3, "images_per_s": 10.0, "epoch": s / 10}
+            {"step": s, "tag": "train", "loss": 2.0 / s, "lr": 1e-3 * s / 40, "images_per_s": 10.0 + s, "epoch": s / 10}
             for s in (10, 20, 30, 40)
         ]
-        lines += [{"step": s, "tag": "eval", "acc1": acc1 - 40 + s, "acc5": 99.0, "loss": 0.5, "epoch": s / 10} for s in (20, 40)]
+        lines += [{"step": s, "tag": "eval", **{k: v + s / 100 for k, v in final.items()}, "epoch": s / 10} for s in (20, 40)]
         (path / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in lines) + '\n{"torn')
     if analysis:
         save_image(path / "analysis" / "attention_distance.png", np.full((4, 4), 255, np.uint8))
-        (path / "analysis" / "attention_distance.md").write_text("| layer |\n")
+        (path / "analysis" / "attention_distance.md").write_text(
+            "## mean attention distance\n\n| layer | head 1 |\n|---|---:|\n| 0 | 3.9 |\n"
+        )
         save_image(path / "tb" / "ignored.png", np.zeros((4, 4), np.uint8))
+        (path / "hub").mkdir()
+        (path / "hub" / "README.md").write_text("# a model card, not an analysis\n")
     return path
 
 
-def test_report_tables_curves_and_analyses(tmp_path):
+def test_report_tables_by_task_curves_and_analyses(tmp_path):
     a = make_run(tmp_path / "runs" / "vit_t1", 86.25, paper={"acc1": 85.1, "acc5": 96.4}, analysis=True)
-    b = make_run(tmp_path / "runs" / "vit_t2", 80.5, records=False)
+    # preset name vit_t/1, but the run overrode the patch size: the label comes from the run's config
+    b = make_run(tmp_path / "runs" / "vit_t2", 80.5, records=False, model={"name": "vit_t/1", "patch_size": 2})
+    d = make_run(tmp_path / "runs" / "depth", task="depth", model={"name": "dense_vit_s/1"},
+                 data={"name": "nyu_depth_v2", "img_size": [48, 64]})  # fmt: skip
     out = tmp_path / "report"
-    md = build_report([a, b], out, html_too=True).read_text()
-    assert "| run | model | data | status | step | acc1 | acc1 (paper) | acc5 | acc5 (paper) | loss | loss (paper) |" in md
-    assert "| vit_t1 | vit_t/1 | cifar100 | finished | 40 | 86.25 | 85.10 | 99.00 | 96.40 | 0.50 | — |" in md
-    assert "| vit_t2 | vit_t/1 | cifar100 | finished | 40 | 80.50 | — | 99.00 | — | 0.50 | — |" in md
+    md = build_report([a, d, b], out, html_too=True).read_text()
+    assert md.index("## Classification") < md.index("## Depth estimation")  # one table per task, in order of appearance
+    labels = "| run | patch | tokens | data | input | status | step |"
+    assert labels + " acc1 | acc1 (paper) | acc5 | acc5 (paper) | loss | loss (paper) |" in md
+    assert "| vit_t1 | /1 | 1,024 | cifar100 | 32×32 | finished | 40 | 86.25 | 85.10 | 99.00 | 96.40 | 0.50 | — |" in md
+    assert "| vit_t2 | /2 | 256 | cifar100 | 32×32 | finished | 40 | 80.50 | — | 99.00 | — | 0.50 | — |" in md
+    metrics = ["abs_rel", "delta1", "delta2", "loss", "mae", "rae", "rmse"]
+    assert "| step | " + " | ".join(f"{k} | {k} (paper)" for k in metrics) + " |" in md
+    depth_row = " | ".join(f"{DEPTH_EVAL[k]:.2f} | —" for k in metrics)
+    assert f"| depth | /1 | 3,072 | nyu_depth_v2 | 48×64 | finished | 40 | {depth_row} |" in md
     assert "Paper rows: vit_t1: slides: CIFAR-100." in md
+    assert "### vit_t1: /1 · 1,024 tokens · cifar100 32×32" in md and "### vit_t2: /2 · 256 tokens · cifar100 32×32" in md
     assert "![vit_t1 training curves](curves_vit_t1.png)" in md and (out / "curves_vit_t1.png").stat().st_size > 1000
     assert "vit_t2: no metrics.jsonl records." in md and not (out / "curves_vit_t2.png").exists()
     assert "![vit_t1: analysis/attention_distance.png](../runs/vit_t1/analysis/attention_distance.png)" in md
     assert "- [vit_t1: analysis/attention_distance.md](../runs/vit_t1/analysis/attention_distance.md)" in md
-    assert "ignored.png" not in md  # TensorBoard and checkpoint folders are not analyses
-    html = (out / "report.html").read_text()
-    assert "<td>86.25</td><td>85.10</td>" in html and '<img src="curves_vit_t1.png"' in html
+    assert "ignored.png" not in md and "hub/README.md" not in md  # TensorBoard, checkpoint and push folders are no analyses
 
 
-def test_the_reports_own_files_inside_a_run_are_not_listed_again(tmp_path):
-    run = make_run(tmp_path / "run", 50.0)
-    md = build_report([run], run / "report").read_text()
-    assert "Analyses" not in md
+def test_one_panel_per_metric_kind_with_units(tmp_path):
+    run = collect_run(make_run(tmp_path / "d", task="depth", model={"name": "dense_vit_s/1"}))
+    panels = {p["title"]: p for p in curve_panels(run)}
+    assert list(panels) == ["loss", "relative depth error", "depth thresholds", "depth error", "learning rate", "throughput"]
+    assert [s[0] for s in panels["loss"]["series"]] == ["train loss", "eval loss"]
+    assert [s[0] for s in panels["depth error"]["series"]] == ["eval mae", "eval rmse"] and panels["depth error"][
+        "ylabel"
+    ] == "error (m)"
+    assert panels["throughput"]["ylabel"] == "images / s" and panels["throughput"]["series"][0][2] == [20.0, 30.0, 40.0, 50.0]
+    classify = collect_run(make_run(tmp_path / "c", 70.0, paper={"acc1": 85.1}))
+    accuracy = {p["title"]: p for p in curve_panels(classify)}["accuracy"]
+    assert accuracy["ylabel"] == "accuracy (%)" and accuracy["paper"] == [("paper acc1", 85.1, 0)]
+    assert [s[2] for s in accuracy["series"]] == [[70.2, 70.4], [99.2, 99.4]]
+    assert metric_kind("ema_acc5") == ("accuracy", "accuracy (%)")
+    assert metric_kind("fid/fid") == ("FID", "FID (lower is better)")
+    assert metric_kind("attention_distance/distance") == ("attention", "distance (input pixels)")
+
+
+class Page(HTMLParser):
+    """Every tag's attributes, and the text, of an HTML page."""
+
+    def __init__(self):
+        super().__init__()
+        self.tags, self.text = [], []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def report_page(tmp_path):
+    a = make_run(tmp_path / "runs" / "vit_t1", 86.25, paper={"acc1": 85.1, "acc5": 96.4}, analysis=True)
+    b = make_run(tmp_path / "runs" / "vit_t2", 80.5, model={"name": "vit_t/2"})
+    out = tmp_path / "report"
+    build_report([a, b], out, html_too=True)
+    return out / "report.html"
+
+
+def test_the_html_page_is_self_contained(tmp_path):
+    path = report_page(tmp_path)
+    moved = tmp_path / "elsewhere" / "page.html"  # e.g. mailed or kept as a CI artifact: nothing else travels with it
+    moved.parent.mkdir()
+    shutil.copy(path, moved)
+    page = Page()
+    page.feed(moved.read_text())
+    images = [attrs for tag, attrs in page.tags if tag == "img"]
+    assert len(images) == 3  # two runs' curves and one analysis plot
+    for attrs in images:
+        prefix, _, payload = attrs["src"].partition(",")
+        assert prefix == "data:image/png;base64" and attrs["alt"]
+        with Image.open(io.BytesIO(base64.b64decode(payload, validate=True))) as image:
+            image.load()
+            assert image.format == "PNG" and min(image.size) >= 4
+    curves = Image.open(io.BytesIO(base64.b64decode(images[0]["src"].partition(",")[2])))
+    assert curves.size[0] > 800 and curves.size[1] > 300  # loss, accuracy, learning rate, throughput: a grid of panels
+    assert not [attrs for tag, attrs in page.tags if tag in ("script", "link", "iframe")]
+    assert not [a for tag, a in page.tags if tag == "a" and not a.get("href", "").startswith("#")]
+    text = " ".join(page.text)
+    assert "Classification" in text and "mean attention distance" in text  # the analysis table is rendered in the page
+    assert [tag for tag, _ in page.tags].count("table") == 2
+
+
+def test_the_page_renders_in_a_headless_browser(tmp_path):
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("chromium is not installed (apt-get install chromium); the page is still checked by parsing it")
+    path = report_page(tmp_path)
+    shot = tmp_path / "shot.png"
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+             "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}", "--hide-scrollbars",
+             "--window-size=1200,2400", f"--screenshot={shot}"]  # fmt: skip
+    subprocess.run([browser, *flags, path.as_uri()], capture_output=True, timeout=60, check=True)
+    with Image.open(shot) as image:
+        pixels = np.asarray(image.convert("RGB"))
+    assert pixels.shape == (2400, 1200, 3)
+    ink = (pixels < 200).any(axis=2)
+    rows = np.flatnonzero(ink.any(axis=1))
+    assert ink.mean() > 0.01 and rows.max() - rows.min() > 1500  # text, tables and the plots drawn down the page
+    colours = {tuple(c) for c in pixels[::4, ::4].reshape(-1, 3) // 32}
+    assert len(colours) > 20  # the plots' coloured lines, not only black text on white
 
 
 def test_a_folder_that_is_not_a_run_is_refused(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match=r"neither summary\.json nor config\.yaml"):
         collect_run(tmp_path / "empty")
+
+
+def test_the_reports_own_files_inside_a_run_are_not_listed_again(tmp_path):
+    run = make_run(tmp_path / "run", 50.0)
+    md = build_report([run], run / "report").read_text()
+    assert "analysis/" not in md and md.count("![") == 1

@@ -10,7 +10,19 @@ from fixtures.fabricate import make_imagenet_folders
 from pixelvit.commands import main
 
 
-@pytest.mark.parametrize("command", ["train", "eval", "prepare", "demo", "models"])
+def all_commands() -> list[str]:
+    from pixelvit.commands import build_parser
+
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    return sorted(sub.choices)
+
+
+def test_every_area_registers_its_commands():
+    assert {"train", "eval", "prepare", "models", "demo", "dit-demo", "attention-distance", "mae-show", "depth-show",
+            "report", "sample", "fid", "prepare-latents", "bench", "export", "push"} <= set(all_commands())  # fmt: skip
+
+
+@pytest.mark.parametrize("command", all_commands())
 def test_every_subcommand_has_help(command, capsys):
     with pytest.raises(SystemExit) as e:
         main([command, "--help"])

@@ -5,7 +5,7 @@ import re
 import numpy as np
 import pytest
 
-from fixtures.fabricate import corrupt_image, make_imagefolder
+from fixtures.fabricate import corrupt_image, make_imagefolder, save_image
 from pixelvit.data import load_arrays
 from pixelvit.data.imageio import ImageDecodeError
 
@@ -19,6 +19,18 @@ def test_exact_pixels_and_labels(tmp_path):
         assert np.array_equal(arrays.targets, fake.targets[split]) and arrays.classes == ["cat", "dog"]
     assert (tmp_path / "cache_train_16x12.npy").is_file()
     assert np.array_equal(load_arrays("imagefolder", tmp_path, "val", img_size=(16, 12)).images, fake.images["val"])
+
+
+def test_an_image_edited_in_place_to_the_same_size_is_not_served_from_the_cache(tmp_path):
+    rng = np.random.default_rng(0)
+    before, after = (rng.integers(0, 256, (8, 8, 3), dtype=np.uint8) for _ in range(2))
+    path = save_image(tmp_path / "train" / "cat" / "a.bmp", before)  # BMP: the byte size depends on the shape only
+    save_image(tmp_path / "train" / "dog" / "b.bmp", after)
+    size = path.stat().st_size
+    assert np.array_equal(load_arrays("imagefolder", tmp_path, "train", img_size=8).images[0], before.transpose(2, 0, 1))
+    save_image(path, after)
+    assert path.stat().st_size == size
+    assert np.array_equal(load_arrays("imagefolder", tmp_path, "train", img_size=8).images[0], after.transpose(2, 0, 1))
 
 
 def test_class_index_is_the_same_in_every_split(tmp_path):

@@ -18,7 +18,7 @@ EMPTY = str(Path(__file__).parent / "empty.yaml")
 TINY = ["data.name=digits", "data.img_size=[8,8]", "model.name=vit_t/2", "model.embed_dim=32", "model.depth=2",
         "model.num_heads=2", "model.pos_embed_std=1.0", "model.drop_path_rate=0", "train.precision=fp32",
         "train.progress=false", "train.batch_size=32", "data.limit_train=256", "data.limit_eval=37",
-        "train.epochs=2", "train.device=cpu"]  # fmt: skip
+        "train.epochs=2", "train.device=cpu", "augment.crop=pad", "augment.crop_padding=1", "augment.hflip=0.5"]  # fmt: skip
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1"}
 
 
@@ -51,7 +51,8 @@ def single_process_run(tmp_path_factory) -> Path:
 
 
 def test_two_processes_match_one_process_with_the_same_global_batch(single_process_run, tmp_path):
-    """torchrun with 2 gloo processes (16 samples each) ends where 1 process with 32 ends; every
+    """torchrun with 2 gloo processes (16 samples each) ends where 1 process with 32 ends, with random
+    crops and flips (each sample draws the same values whatever the number of processes); every
     evaluation sample (37: not divisible by 2) is counted once."""
     run_dir = tmp_path / "ddp"
     run_ok(train_cmd(2, f"run_dir={run_dir}"))
@@ -78,7 +79,9 @@ def test_fsdp_matches_one_process(single_process_run, tmp_path):
 
 def test_sigkill_mid_epoch_then_restart_matches_an_uninterrupted_run(single_process_run, tmp_path):
     run_dir = tmp_path / "killed"
-    cmd = train_cmd(1, f"run_dir={run_dir}", "train.checkpoint_every_steps=1", "train.keep_checkpoints=2")
+    cmd = train_cmd(
+        1, f"run_dir={run_dir}", "train.checkpoint_every_steps=1", "train.keep_checkpoints=2", "train.log_every_steps=1"
+    )
     proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
     while len(list_checkpoints(run_dir)) < 2 or int(list_checkpoints(run_dir)[-1].stem.split("_")[1]) < 5:
@@ -93,6 +96,12 @@ def test_sigkill_mid_epoch_then_restart_matches_an_uninterrupted_run(single_proc
     one, again = final_weights(single_process_run), final_weights(run_dir)
     for k in one:
         torch.testing.assert_close(again[k], one[k], rtol=0, atol=0, msg=k)
+    # the log holds each step once: what the killed session logged after its last checkpoint was dropped
+    logged = [(r["tag"], r["step"]) for r in map(json.loads, (run_dir / "metrics.jsonl").read_text().splitlines())]
+    assert len(logged) == len(set(logged))
+    assert [s for t, s in logged if t == "eval"] == [s for t, s in map(
+        lambda r: (r["tag"], r["step"]), map(json.loads, (single_process_run / "metrics.jsonl").read_text().splitlines())
+    ) if t == "eval"]  # fmt: skip
 
 
 def test_truncated_latest_checkpoint_is_survived(single_process_run, tmp_path):
@@ -109,3 +118,34 @@ def test_truncated_latest_checkpoint_is_survived(single_process_run, tmp_path):
     one, again = final_weights(single_process_run), final_weights(run_dir)
     for k in one:
         torch.testing.assert_close(again[k], one[k], rtol=0, atol=0, msg=k)
+
+
+def test_a_frozen_rank_ends_the_job_after_the_collective_timeout(tmp_path):
+    """SIGSTOP one of two ranks mid-run: the other gives up after train.dist_timeout_s with a message
+    instead of hanging for gloo's 30-minute default."""
+    run_dir = tmp_path / "frozen"
+    cmd = train_cmd(2, f"run_dir={run_dir}", "train.epochs=200", "train.checkpoint_every_steps=1", "train.dist_timeout_s=5")
+    proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    workers: list[int] = []
+    try:
+        deadline = time.time() + 120
+        while not list_checkpoints(run_dir):
+            assert proc.poll() is None and time.time() < deadline, "the run ended before a rank could be frozen"
+            time.sleep(0.05)
+        workers = sorted(
+            int(p) for p in subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+        )
+        assert len(workers) == 2, workers
+        frozen, other = workers[1], workers[0]
+        os.kill(frozen, signal.SIGSTOP)
+        stopped_at = time.time()
+        while Path(f"/proc/{other}").exists() and Path(f"/proc/{other}/stat").read_text().split()[2] != "Z":
+            assert time.time() - stopped_at < 40, "the running rank still waits on the frozen one"
+            time.sleep(0.1)
+        waited = time.time() - stopped_at
+    finally:
+        for pid in (*workers, proc.pid):
+            subprocess.run(["kill", "-KILL", str(pid)], capture_output=True)
+    out, _ = proc.communicate(timeout=30)
+    assert 4 < waited < 40, waited
+    assert "timed out" in out.lower() or "timeout" in out.lower(), out[-2000:]

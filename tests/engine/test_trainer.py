@@ -84,17 +84,76 @@ def test_a_changed_config_does_not_resume_into_an_old_run(tmp_path):
 
 
 def test_non_finite_loss_stops_with_the_step_and_keeps_the_last_checkpoint(tmp_path):
-    cfg = load_config(None, [*TINY, f"run_dir={tmp_path}", "train.epochs=3", "data.limit_train=64"])
+    cfg = load_config(None, [*TINY, f"run_dir={tmp_path}", "train.epochs=4", "train.max_steps=6", "data.limit_train=64"])
     trainer = Trainer(cfg, build_task(cfg), tmp_path)
     trainer.fit()
     good = list_checkpoints(tmp_path)[-1]
-    cfg.train.epochs = 4
+    cfg.train.max_steps = None  # a resumable change
     poisoned = Trainer(cfg, build_task(cfg), tmp_path)
     original = poisoned.task.loss
     poisoned.task.loss = lambda *a: original(*a) * float("nan")
     with pytest.raises(NonFiniteLossError, match="at step 7"):
         poisoned.fit()
     assert list_checkpoints(tmp_path)[-1] == good and load_checkpoint(good)["progress"]["step"] == 6
+
+
+def test_skip_mode_stops_a_run_that_skips_every_step(tmp_path):
+    cfg = load_config(None, [*TINY, f"run_dir={tmp_path}", "train.epochs=4", "data.limit_train=64",
+                             "train.on_nonfinite=skip", "train.max_consecutive_skips=3"])  # fmt: skip
+    trainer = Trainer(cfg, build_task(cfg), tmp_path)
+    original = trainer.task.loss
+    trainer.task.loss = lambda *a: original(*a) * float("nan")
+    with pytest.warns(UserWarning, match="skipping step"), pytest.raises(NonFiniteLossError, match="3 steps in a row"):
+        trainer.fit()
+    assert not (tmp_path / "final").exists()
+
+
+def test_resume_refuses_another_config_or_model_by_name_even_without_config_yaml(tmp_path):
+    run(tmp_path, "train.epochs=1", "data.limit_train=64")
+    (tmp_path / "run" / "config.yaml").unlink()
+    with pytest.raises(ConfigError, match=r"different config \(optim\.lr: None -> 0\.01\)"):
+        run(tmp_path, "train.epochs=1", "data.limit_train=64", "optim.lr=1e-2")
+    with pytest.raises(ConfigError, match=r"model\.embed_dim: 32 -> 48"):
+        run(tmp_path, "train.epochs=1", "data.limit_train=64", "model.embed_dim=48")
+    assert not (tmp_path / "run" / "config.yaml").exists()  # written only after every check passed
+
+
+def test_a_finished_run_run_again_keeps_its_timings(tmp_path):
+    first = run(tmp_path, "train.epochs=1", "data.limit_train=64")
+    again = run(tmp_path, "train.epochs=1", "data.limit_train=64")
+    assert again["status"] == "finished" and again["step"] == first["step"] and again["final"] == first["final"]
+    stored = load_checkpoint(list_checkpoints(tmp_path / "run")[-1])["progress"]
+    assert stored["wall_time_s"] > 0 and stored["images_seen"] == 64 // 32 * 32  # one epoch of 2 batches
+    assert again["wall_time_s"] >= round(stored["wall_time_s"], 2) > 0  # the sessions' total, not the idle re-run's zero
+    assert again["train_images_per_s"] > 0
+
+
+def test_a_moved_run_directory_resumes(tmp_path):
+    run(tmp_path, "train.epochs=2", "train.max_steps=3", "data.limit_train=64", name="a")
+    (tmp_path / "a").rename(tmp_path / "b")
+    summary = run(tmp_path, "train.epochs=2", "data.limit_train=64", name="b")
+    assert summary["status"] == "finished" and summary["step"] == 4
+
+
+def test_a_second_process_on_the_same_run_directory_is_refused_with_the_holders_pid(tmp_path):
+    from pixelvit.engine.run_dir import RunDirBusyError, RunDirLock
+
+    holder = subprocess.Popen(
+        [sys.executable, "-c", f"from pixelvit.engine.run_dir import RunDirLock\nimport time\n"
+         f"with RunDirLock({str(tmp_path)!r}):\n    print('locked', flush=True)\n    time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(RunDirBusyError, match=f"in use by process {holder.pid}"):
+            run(tmp_path, "train.epochs=1", name="")
+        with pytest.raises(RunDirBusyError), RunDirLock(tmp_path):
+            pass
+    finally:
+        holder.kill()  # SIGKILL: the kernel releases the lock
+        holder.wait()
+    with RunDirLock(tmp_path):
+        pass
 
 
 def test_sigint_saves_a_checkpoint_that_resumes(tmp_path):

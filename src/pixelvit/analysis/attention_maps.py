@@ -3,20 +3,26 @@
 The query pixel (row, col) selects the token that contains it. As in
 :mod:`~pixelvit.analysis.attention_distance`, the class token's share of attention is removed and
 the rest renormalised, so each map is a distribution over the image's tokens.
+
+``pixelvit attention-maps --out FILE.png`` writes the figure (one colour scale and colour bar per
+layer), ``FILE.json`` (every map, and what was queried) and ``FILE.md`` (per layer and head: the
+peak weight and where it lies, the weight on the query's own token, the attention-weighted mean
+distance from the query, and the effective number of tokens attended).
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
 from ..config import ConfigError
-from ..metrics.attention import drop_prefix
-from ..plotting import pyplot, save_figure
+from ..io import write_json_atomic, write_text_atomic
+from ..metrics.attention import drop_prefix, token_centres
+from ..plotting import colorbar, figure, markdown_table, note, save_figure
 
 
 def query_index(model: nn.Module, query: tuple[int, int] | None) -> int:
@@ -45,32 +51,87 @@ def query_attention(model: nn.Module, image: torch.Tensor, query: tuple[int, int
     return torch.stack(maps)
 
 
-def plot_attention_maps(
-    image: torch.Tensor, maps: torch.Tensor, patch_size: int, query: tuple[int, int] | None, path: Path, title: str = ""
-) -> Path:
-    """A layers × heads grid of ``maps`` (depth, heads, gh, gw), each upsampled to the image and overlaid on it."""
-    plt = pyplot()
+def figure_attention_maps(
+    image: torch.Tensor, maps: torch.Tensor, patch_size: int, query: tuple[int, int] | None, title: str = ""
+) -> Any:
+    """The input (top left, query marked) and a layers × heads grid of ``maps`` (depth, heads, gh, gw) at the image's
+    scale, one colour scale and colour bar per layer (a tick on it: uniform attention, 1/L)."""
     depth, heads = maps.shape[:2]
     picture = image.permute(1, 2, 0).numpy()
     picture = picture[..., 0] if picture.shape[-1] == 1 else picture
-    fig, axes = plt.subplots(depth, heads, figsize=(1.6 * heads + 0.4, 1.6 * depth + 0.5), squeeze=False)
+    h, w = picture.shape[:2]
+    extent = (-0.5, maps.shape[3] * patch_size - 0.5, maps.shape[2] * patch_size - 0.5, -0.5)
+    uniform = 1.0 / (maps.shape[2] * maps.shape[3])
+    fig, axes = figure(depth, heads + 1, size=(1.5 * (heads + 1) + 1.2, 1.5 * depth + 0.9))
+    for layer in range(depth):
+        vmax = max(float(maps[layer].max()), uniform)
+        for col in range(heads + 1):
+            ax = axes[layer][col]
+            ax.set_xticks([0, w - 1])
+            ax.set_yticks([0, h - 1])
+            ax.tick_params(labelsize=6, length=2)
+            if col == 0:
+                if layer == 0:
+                    ax.imshow(picture, cmap="gray" if picture.ndim == 2 else None, interpolation="nearest")
+                    ax.set_title("input", fontsize=8)
+                    ax.set_ylabel("row (px)", fontsize=7)
+                    ax.set_xlabel("column (px)", fontsize=7)
+                else:
+                    ax.set_axis_off()
+            else:
+                shown = ax.imshow(maps[layer, col - 1].numpy(), cmap="inferno", vmin=0, vmax=vmax, extent=extent,
+                                  interpolation="nearest")  # fmt: skip
+                if layer == 0:
+                    ax.set_title(f"head {col}", fontsize=8)
+                if col == 1:
+                    ax.set_ylabel(f"layer {layer + 1}\nrow (px)", fontsize=7)
+                if layer == depth - 1:
+                    ax.set_xlabel("column (px)", fontsize=7)
+            if query is not None and (col > 0 or layer == 0):
+                ax.plot(query[1], query[0], marker="+", color="cyan", markersize=8, mew=1.5)
+        bar = colorbar(fig, shown, axes[layer, 1:].tolist(), "attention weight")
+        bar.ax.axhline(uniform, color="white", lw=1.5)
+    fig.suptitle(title, fontsize=9)
+    what = "attention weight per token, one colour scale per layer"
+    note(fig, f"{what}; white line on each bar: uniform attention (1/{round(1 / uniform)})")
+    return fig
+
+
+def attention_summary(maps: torch.Tensor, patch_size: int, query: tuple[int, int] | None) -> list[dict[str, Any]]:
+    """Per layer and head of ``maps`` (depth, heads, gh, gw): peak weight and its token's centre (input pixels), the
+    weight on the query's own token, the attention-weighted mean distance from that token's centre (input pixels, as
+    :mod:`~pixelvit.analysis.attention_distance` measures it) and the
+    effective number of tokens attended, exp(entropy) (uniform attention: all L)."""
+    depth, heads, gh, gw = maps.shape
+    centres = token_centres((gh, gw), patch_size)
+    own = None if query is None else (query[0] // patch_size) * gw + query[1] // patch_size
+    rows = []
     for layer in range(depth):
         for head in range(heads):
-            ax = axes[layer][head]
-            heat = np.kron(maps[layer, head].numpy(), np.ones((patch_size, patch_size)))
-            ax.imshow(picture, cmap="gray" if picture.ndim == 2 else None, interpolation="nearest")
-            ax.imshow(heat, cmap="inferno", alpha=0.6, interpolation="nearest")
-            if query is not None:
-                ax.plot(query[1], query[0], marker="+", color="cyan", markersize=8, mew=1.5)
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if layer == 0:
-                ax.set_title(f"head {head + 1}", fontsize=8)
-            if head == 0:
-                ax.set_ylabel(f"layer {layer + 1}", fontsize=8)
-    fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    return save_figure(fig, path)
+            p = maps[layer, head].reshape(-1).double()
+            peak = int(p.argmax())
+            entropy = -(p * p.clamp_min(1e-30).log()).sum()
+            row = {"layer": layer + 1, "head": head + 1, "peak_weight": float(p[peak]),
+                   "peak_at": [float(v) for v in centres[peak]], "effective_tokens": float(entropy.exp())}  # fmt: skip
+            if own is not None:
+                row["query_weight"] = float(p[own])
+                row["mean_distance"] = float((p * (centres - centres[own]).norm(dim=1)).sum())
+            rows.append(row)
+    return rows
+
+
+def format_summary(rows: list[dict[str, Any]], title: str) -> str:
+    headers = ["layer", "head", "peak weight", "peak at (row, col px)", "weight on query token", "mean distance (px)",
+               "effective tokens"]  # fmt: skip
+    cells = []
+    for r in rows:
+        query_weight = f"{r['query_weight']:.3f}" if "query_weight" in r else "—"
+        distance = f"{r['mean_distance']:.2f}" if "mean_distance" in r else "—"
+        peak_at = f"({r['peak_at'][0]:g}, {r['peak_at'][1]:g})"
+        cells.append(
+            [r["layer"], r["head"], f"{r['peak_weight']:.3f}", peak_at, query_weight, distance, f"{r['effective_tokens']:.1f}"]
+        )
+    return f"{title}\n\n" + markdown_table(headers, cells)
 
 
 def attention_maps_command(
@@ -83,8 +144,8 @@ def attention_maps_command(
     split: str | None = None,
     device: str = "auto",
 ) -> Path:
-    """``pixelvit attention-maps``: the PNG grid for image ``index`` of the split. ``query``: a pixel
-    (row, col), ``"centre"`` (the image's centre pixel) or None (the class token)."""
+    """``pixelvit attention-maps``: the PNG grid for image ``index`` of the split, and ``.md``/``.json`` beside it.
+    ``query``: a pixel (row, col), ``"centre"`` (the image's centre pixel) or None (the class token)."""
     from ..engine.device import resolve_device
     from ..engine.loading import config_for_model
     from .samples import load_images, load_vit
@@ -96,7 +157,17 @@ def attention_maps_command(
     images, targets = load_images(model, cfg, split, indices=[index])
     maps = query_attention(model.to(resolve_device(device)), images[0], query)
     where = "class token" if query is None else f"pixel ({query[0]}, {query[1]})"
-    title = f"ViT/{model.patch_size}: {cfg.data.name} image {index} (label {int(targets[0])}), query {where}"
-    path = plot_attention_maps(images[0], maps, model.patch_size, query, out, title)
-    print(f"wrote {path}")
+    split = split or cfg.data.eval_split
+    tokens = maps.shape[2] * maps.shape[3]
+    title = (f"ViT/{model.patch_size} ({tokens} tokens): {cfg.data.name}/{split} image {index} (label {int(targets[0])}), "
+             f"query {where}")  # fmt: skip
+    summary = attention_summary(maps, model.patch_size, query)
+    record = {"checkpoint": str(checkpoint), "patch_size": model.patch_size, "img_size": list(model.img_size),
+              "tokens": tokens, "data": cfg.data.name, "split": split, "index": index, "label": int(targets[0]),
+              "query": None if query is None else list(query), "summary": summary,
+              "maps": maps.numpy().round(6).tolist()}  # fmt: skip
+    path = save_figure(figure_attention_maps(images[0], maps, model.patch_size, query, title), out)
+    write_json_atomic(out.with_suffix(".json"), record)
+    write_text_atomic(out.with_suffix(".md"), format_summary(summary, title) + "\n")
+    print(f"wrote {path}, {out.with_suffix('.md').name} and {out.with_suffix('.json').name}")
     return path

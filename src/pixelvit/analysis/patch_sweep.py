@@ -8,7 +8,9 @@
   Paper (Fig. 2b, ViT-S, ImageNet; reviewer-quoted, verify): /16 63.7 ... /2 81.0, /1 81.8, rising.
 
 Each mode writes ``patch_sweep_<mode>.json``; the table and plot (``patch_sweep.{md,png}``) cover
-every mode found in the output folder, so running both modes draws both curves.
+every mode found in the output folder, so running both modes draws both curves. The paper's points
+are drawn (hollow, unconnected, only at the patch sizes it reports) when the run is on ImageNet;
+on any other dataset they would share an axis with numbers they cannot be compared with.
 """
 
 from __future__ import annotations
@@ -18,11 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from ..io import write_json_atomic, write_text_atomic
-from ..plotting import fmt, markdown_table, pyplot, save_figure
-from .study import base_config, final_accuracy, train_variant
+from ..plotting import accuracy_axis, accuracy_errorbar, figure, fmt, label_axes, markdown_table, note, save_figure
+from .study import base_config, evaluation_set, final_accuracy, paper_comparable, paper_note, train_variant
 
 MODES = ("fixed-length", "fixed-input")
 PAPER_ACC1 = {"fixed-length": {16: 82.8, 1: 63.4}, "fixed-input": {16: 63.7, 2: 81.0, 1: 81.8}}
+PAPER = "ImageNet; fixed-length ViT-B, fixed-input ViT-S (reviewer-quoted end points)"
 
 
 def sweep_points(mode: str, img_size: list[int], patch: int, patch_sizes: list[int], grid: int | None = None) -> list[dict]:
@@ -60,6 +63,8 @@ def run_patch_sweep(
     path, overrides, cfg = base_config(config, overrides)
     patch = cfg.model.patch_size or decode_variant(cfg.model.name)[1]["patch_size"]
     points = sweep_points(mode, cfg.data.img_size, patch, patch_sizes, grid)
+    facts = {"model": cfg.model.name, **evaluation_set(cfg), "paper_comparable": paper_comparable(cfg, "imagenet")}
+    facts.pop("img_size")  # each point has its own input size
     rows = []
     for pt in points:
         p, size = pt["patch_size"], pt["img_size"]
@@ -69,13 +74,13 @@ def run_patch_sweep(
         run_dir = out / mode / f"p{p}"
         summary = train_variant(path, overrides, run_dir, variant)
         paper = PAPER_ACC1[mode].get(p)
-        rows.append({**pt, "mode": mode, "acc1": final_accuracy(summary), "paper_acc1": paper, "run_dir": str(run_dir)})
+        rows.append({**pt, "mode": mode, "acc1": final_accuracy(summary), "paper_acc1": paper, "run_dir": str(run_dir), **facts})
     write_json_atomic(out / f"patch_sweep_{mode}.json", rows)
     everything = load_sweeps(out)
     table = format_table(everything, f"{cfg.model.name} on {cfg.data.name}")
     print("\n" + table)
     write_text_atomic(out / "patch_sweep.md", table + "\n")
-    plot_patch_sweep(everything, out / "patch_sweep.png")
+    save_figure(figure_patch_sweep(everything), out / "patch_sweep.png")
     print(f"\nwrote {out / 'patch_sweep.md'}, patch_sweep_{mode}.json and patch_sweep.png")
     return rows
 
@@ -102,29 +107,39 @@ def format_table(rows: list[dict[str, Any]], what: str) -> str:
         ]
         for r in rows
     ]
-    headers = ["mode", "patch", "input", "tokens", "Acc@1 (%)", "paper Acc@1 (%)"]
-    note = "paper: fixed-length ViT-B, fixed-input ViT-S, ImageNet (reviewer-quoted end points)"
-    return f"Patch-size sweeps, {what}; {note}\n\n" + markdown_table(headers, cells, "lrrrrr")
+    headers = ["mode", "patch", "input", "tokens", "Acc@1 (%)", "paper Acc@1 (%, ImageNet)"]
+    return f"Patch-size sweeps, {what}; paper: {PAPER}, — where it reports none\n\n" + markdown_table(headers, cells, "lrrrrr")
 
 
-def plot_patch_sweep(rows: list[dict[str, Any]], path: Path) -> Path:
-    """Acc@1 against patch size (log scale, largest left), one line per mode; paper points hollow."""
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(5, 3.5))
+def figure_patch_sweep(rows: list[dict[str, Any]]) -> Any:
+    """Acc@1 (95 % binomial intervals) against patch size (log scale, largest left), one line per mode, chance
+    level; the paper's points hollow and unconnected, only on ImageNet."""
+    fig, axes = figure(size=(5.2, 3.8))
+    ax, first = axes[0, 0], rows[0]
+    drawn = bool(first.get("paper_comparable"))
+    values: list[float | None] = []
+    ticks = {r["patch_size"] for r in rows}
     for i, mode in enumerate(m for m in MODES if any(r["mode"] == m for r in rows)):
         line = sorted((r for r in rows if r["mode"] == mode), key=lambda r: -r["patch_size"])
-        color = f"C{i}"
-        label = f"{mode} ({line[0]['tokens']} tokens)" if mode == "fixed-length" else f"{mode} ({line[0]['img_size'][0]}px)"
-        ax.plot([r["patch_size"] for r in line], [r["acc1"] for r in line], "o-", color=color, label=label)
-        paper = sorted(PAPER_ACC1[mode].items(), reverse=True)
-        ax.plot([p for p, _ in paper], [a for _, a in paper], "o--", mfc="none", color=color, alpha=0.6, label=f"paper {mode}")
+        label = f"{mode} ({line[0]['tokens']} tokens)" if mode == "fixed-length" else f"{mode} ({_size(line[0])} input)"
+        accuracy_errorbar(ax, [r["patch_size"] for r in line], [r["acc1"] for r in line], first.get("eval_images"),
+                          color=f"C{i}", label=label)  # fmt: skip
+        values += [r["acc1"] for r in line]
+        if drawn:
+            paper = sorted(PAPER_ACC1[mode].items(), reverse=True)
+            ax.plot([p for p, _ in paper], [a for _, a in paper], "o", mfc="none", color=f"C{i}", label=f"paper {mode}")
+            values += [a for _, a in paper]
+            ticks |= set(PAPER_ACC1[mode])
     ax.set_xscale("log", base=2)
     ax.invert_xaxis()
-    ticks = sorted({r["patch_size"] for r in rows} | {p for m in PAPER_ACC1.values() for p in m})
-    ax.set_xticks(ticks, [f"/{p}" for p in ticks])
-    ax.set_xlabel("patch size")
-    ax.set_ylabel("Acc@1 (%)")
-    ax.set_title("fixed sequence length vs fixed input size")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    return save_figure(fig, path)
+    ax.set_xticks(sorted(ticks), [f"/{p}" for p in sorted(ticks)])
+    ax.minorticks_off()
+    title = f"fixed sequence length vs fixed input size: {first.get('data', '')} (base {first.get('model', '')})"
+    label_axes(ax, "patch size (log scale)", "Acc@1 (%)", title)
+    accuracy_axis(ax, values, first.get("eval_images"), first.get("num_classes"))
+    note(fig, paper_note(drawn, PAPER, f"{first.get('data')}, {first.get('eval_images')} {first.get('split', 'test')} images"))
+    return fig
+
+
+def _size(row: dict[str, Any]) -> str:
+    return f"{row['img_size'][0]}×{row['img_size'][1]}"

@@ -1,136 +1,220 @@
 """``pixelvit report``: runs side by side with the paper, their training curves and analysis plots.
 
 Reads each run directory's ``summary.json`` (final metrics), ``config.yaml`` (model, data and the
-paper's numbers, ``paper.metrics``), ``metrics.jsonl`` (curves) and any PNG / Markdown files the
-analyses wrote inside it (e.g. ``pixelvit attention-distance RUN --out RUN/analysis``). Writes
-``report.md`` (and ``report.html`` with ``html=True``) plus one ``curves_<run>.png`` per run.
+paper's numbers, ``paper.metrics``), its model files (patch size, input size), ``metrics.jsonl``
+(curves) and any PNG / Markdown files the analyses wrote inside it (e.g. ``pixelvit
+attention-distance RUN --out RUN/analysis``). Runs are grouped by task, one table per task, each run
+labelled by its patch size, tokens, dataset and input size (:func:`pixelvit.engine.run_info.run_label`).
+
+Writes ``report.md`` with one ``curves_<run>.png`` per run beside it, and with ``html=True`` also
+``report.html``: one self-contained page (every plot inline as a base64 PNG, analysis tables inline)
+that opens in any browser, e.g. attached to an e-mail or a CI artifact.
 """
 
 from __future__ import annotations
 
+import base64
 import html
-import json
+import io
 import os
 import re
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ..engine.logging import read_metrics
-from ..io import write_text_atomic
-from ..plotting import fmt, markdown_table, pyplot, save_figure
+from ..engine.run_info import NOT_METRICS, read_run, run_label, size_text
+from ..engine.run_info import metric_columns as all_metric_columns
+from ..io import atomic_path, write_text_atomic
+from ..plotting import fmt, markdown_table, pyplot
 
-SKIP_DIRS = {"tb", "checkpoints", "final", "best"}
-NOT_METRICS = {"epoch", "step", "tag", "lr", "images_per_s"}
-HTML_STYLE = (
-    "body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:collapse}"
-    "td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}img{max-width:100%}"
-)
+LABEL_COLUMNS = 6  # run, patch, tokens, data, input, status: left-aligned text; the step and metrics: numbers
+SKIP_DIRS = {"tb", "checkpoints", "final", "best", "hub"}  # hub: the folder `pixelvit push --dry-run` writes
+PER_LAYER = re.compile(r"_l\d+$")  # per-layer evaluator metrics (attention distance): in the analysis, not the curves
+TASK_TITLES = {
+    "classify": "Classification",
+    "depth": "Depth estimation",
+    "mae": "Masked-autoencoder pre-training",
+    "diffusion": "Image generation (DiT)",
+}
+# metric kind: (matches a base metric name, y-axis label). One panel per kind; the first match wins.
+METRIC_KINDS: list[tuple[str, re.Pattern, str]] = [
+    ("loss", re.compile(r"(.*loss.*|mse|vb)"), "loss"),
+    ("accuracy", re.compile(r"acc\d+"), "accuracy (%)"),
+    ("depth error", re.compile(r"rmse|mae"), "error (m)"),
+    ("relative depth error", re.compile(r"abs_rel|rae|log10|rmse_log"), "relative error (unitless)"),
+    ("depth thresholds", re.compile(r"delta\d"), "fraction of pixels within 1.25^k"),
+    ("FID", re.compile(r"s?fid"), "FID (lower is better)"),
+    ("Inception Score", re.compile(r"inception_score"), "Inception Score"),
+    ("precision / recall", re.compile(r"precision|recall"), "fraction"),
+    ("attention", re.compile(r"distance|offset"), "distance (input pixels)"),
+]
+HTML_STYLE = """
+body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;max-width:1150px;margin:2em auto;padding:0 1em;color:#222}
+h1{margin-bottom:.2em}h2{border-bottom:2px solid #ddd;padding-bottom:.2em;margin-top:2em}
+h3{margin-top:1.6em}.muted{color:#666;font-size:.9em}
+table{border-collapse:collapse;margin:.6em 0;font-size:.92em}
+td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#f3f3f3}
+td.l,th.l{text-align:left}
+td.paper{color:#555;background:#fafafa}
+figure{margin:.8em 0}img{max-width:100%;border:1px solid #eee}figcaption{color:#555;font-size:.88em}
+.wide{overflow-x:auto}
+""".strip()
 
 
 def collect_run(run_dir: str | os.PathLike) -> dict[str, Any]:
-    """What the report needs from one run directory (missing files give empty entries)."""
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise FileNotFoundError(f"{run_dir} is not a directory; pass run directories (holding summary.json / config.yaml)")
-    config = yaml.safe_load((run_dir / "config.yaml").read_text()) if (run_dir / "config.yaml").is_file() else {}
-    summary = json.loads((run_dir / "summary.json").read_text()) if (run_dir / "summary.json").is_file() else {}
-    if not config and not summary:
-        raise FileNotFoundError(f"{run_dir} holds neither summary.json nor config.yaml: is it a pixelvit run directory?")
-    paper = (config.get("paper") or {}).get("metrics") or summary.get("paper") or {}
+    """What the report needs from one run directory: :func:`~pixelvit.engine.run_info.read_run`, its
+    label, its curves and the analysis files inside it (missing files give empty entries)."""
+    run = read_run(run_dir)
+    run_dir = run["path"]
     found = [
         p
         for p in sorted(run_dir.rglob("*"))
         if p.suffix in (".png", ".md") and not SKIP_DIRS & set(p.relative_to(run_dir).parts[:-1])
     ]
     return {
-        "name": run_dir.name,
-        "path": run_dir,
-        "model": (config.get("model") or {}).get("name", ""),
-        "data": (config.get("data") or {}).get("name", ""),
-        "paper_table": (config.get("paper") or {}).get("table", ""),
-        "status": summary.get("status", "no summary"),
-        "step": summary.get("step"),
-        "final": summary.get("final") or {},
-        "paper": paper,
+        **run,
+        "label": run_label(run),
         "train": read_metrics(run_dir, "train"),
         "eval": read_metrics(run_dir, "eval"),
         "artifacts": found,
     }
 
 
-def plot_curves(run: dict[str, Any], path: Path) -> Path | None:
-    """Train/eval loss (left) and the other eval metrics (right) against step; None without records."""
-    if not run["train"] and not run["eval"]:
-        return None
-    plt = pyplot()
-    fig, (left, right) = plt.subplots(1, 2, figsize=(8, 3))
-    if run["train"]:
-        left.plot([r["step"] for r in run["train"]], [r["loss"] for r in run["train"]], ".-", label="train loss")
-    if any("loss" in r for r in run["eval"]):
-        left.plot(
-            [r["step"] for r in run["eval"] if "loss" in r],
-            [r["loss"] for r in run["eval"] if "loss" in r],
-            "o-",
-            label="eval loss",
-        )
+def metric_columns(runs: list[dict[str, Any]]) -> list[str]:
+    """The table's metrics: paper metrics first, then the other final ones (per-layer values left out)."""
+    return [k for k in all_metric_columns(runs) if not PER_LAYER.search(k)]
+
+
+def metric_kind(key: str) -> tuple[str, str]:
+    """(kind, y-axis label) of a metric: ``ema_acc1`` -> ("accuracy", "accuracy (%)"); unknown: (key, key)."""
+    base = key.rsplit("/", 1)[-1].removeprefix("ema_")
+    for kind, pattern, label in METRIC_KINDS:
+        if pattern.fullmatch(base):
+            return kind, label
+    return key, key
+
+
+def curve_panels(run: dict[str, Any]) -> list[dict[str, Any]]:
+    """The run's curves as panels, one per metric kind: {"title", "ylabel", "series": [(label, steps,
+    values, style)], "paper": [(label, value, index of its series)]}; the learning rate and throughput
+    get their own panels."""
+    panels: dict[str, dict[str, Any]] = {}
+
+    def panel(kind: str, ylabel: str) -> dict[str, Any]:
+        return panels.setdefault(kind, {"title": kind, "ylabel": ylabel, "series": [], "paper": []})
+
+    train = run["train"]
+    if any("loss" in r for r in train):
+        points = [(r["step"], r["loss"]) for r in train if "loss" in r]
+        panel("loss", "loss")["series"].append(("train loss", [s for s, _ in points], [v for _, v in points], ".-"))
     keys = sorted(
-        {k for r in run["eval"] for k, v in r.items() if isinstance(v, int | float) and k not in NOT_METRICS | {"loss"}}
+        {
+            k
+            for r in run["eval"]
+            for k, v in r.items()
+            if isinstance(v, int | float) and k not in NOT_METRICS and not PER_LAYER.search(k)
+        }
     )
     for key in keys:
-        points = [(r["step"], r[key]) for r in run["eval"] if key in r]
-        right.plot([s for s, _ in points], [v for _, v in points], "o-", label=key)
+        kind, ylabel = metric_kind(key)
+        points = [(r["step"], r[key]) for r in run["eval"] if isinstance(r.get(key), int | float)]
+        target = panel(kind, ylabel)
+        target["series"].append((f"eval {key}", [s for s, _ in points], [v for _, v in points], "o-"))
         if key in run["paper"]:
-            right.axhline(run["paper"][key], ls="--", lw=0.8, color=right.lines[-1].get_color(), label=f"paper {key}")
-    for ax, title in ((left, "loss"), (right, "evaluation")):
-        ax.set_xlabel("step")
-        ax.set_title(f"{run['name']}: {title}", fontsize=9)
-        if ax.lines:
-            ax.legend(fontsize=7)
+            target["paper"].append((f"paper {key}", run["paper"][key], len(target["series"]) - 1))
+    for key, title, ylabel in (("lr", "learning rate", "learning rate"), ("images_per_s", "throughput", "images / s")):
+        points = [(r["step"], r[key]) for r in train if isinstance(r.get(key), int | float)]
+        if points:
+            panel(title, ylabel)["series"].append((title, [s for s, _ in points], [v for _, v in points], "-"))
+    return list(panels.values())
+
+
+def plot_curves(run: dict[str, Any], path: Path | None = None) -> bytes | None:
+    """A PNG of the run's curve panels (x: optimizer step), written to ``path`` too when given; None without records."""
+    panels = curve_panels(run)
+    if not panels:
+        return None
+    plt = pyplot()
+    from matplotlib.ticker import MaxNLocator
+
+    cols = 2 if len(panels) == 4 else min(3, len(panels))
+    rows = -(-len(panels) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.1 * rows), squeeze=False)
+    for ax, p in zip(axes.flat, panels):
+        lines = [ax.plot(steps, values, style, ms=3, label=label)[0] for label, steps, values, style in p["series"]]
+        for label, value, index in p["paper"]:
+            ax.axhline(value, ls="--", lw=0.9, color=lines[index].get_color(), label=label)
+        ax.set_title(p["title"], fontsize=10)
+        ax.set_xlabel("optimizer step")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylabel(p["ylabel"])
+        if p["title"] == "learning rate":
+            ax.ticklabel_format(axis="y", style="sci", scilimits=(-2, 3))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    for ax in list(axes.flat)[len(panels) :]:
+        ax.axis("off")
+    fig.suptitle(f"{run['name']}: {run['label']}", fontsize=11)
     fig.tight_layout()
-    return save_figure(fig, path)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    data = buffer.getvalue()
+    if path is not None:
+        with atomic_path(path) as tmp:
+            tmp.write_bytes(data)
+    return data
 
 
-def metric_columns(runs: list[dict[str, Any]]) -> list[str]:
-    """Paper metrics first (in their order), then the other final metrics."""
-    keys: list[str] = []
+def task_table(runs: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+    """(headers, rows) of one task's runs: label columns, then each metric beside the paper's value."""
+    keys = metric_columns(runs)
+    headers = ["run", "patch", "tokens", "data", "input", "status", "step"] + [h for k in keys for h in (k, f"{k} (paper)")]
+    rows = [
+        [
+            r["name"],
+            f"/{r['patch_size']}" if r["patch_size"] else "—",
+            f"{r['tokens']:,}" if r["tokens"] else "—",
+            r["dataset"] or "—",
+            size_text(r["img_size"]) if r["img_size"] else "—",
+            r["status"],
+            str(r["step"]) if r["step"] is not None else "—",
+        ]
+        + [c for k in keys for c in (fmt(r["final"].get(k), 2), fmt(r["paper"].get(k), 2))]
+        for r in runs
+    ]
+    return headers, rows
+
+
+def by_task(runs: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Runs grouped by task, in order of first appearance."""
+    groups: dict[str, list[dict[str, Any]]] = {}
     for run in runs:
-        keys += [k for k in run["paper"] if k not in keys]
-    for run in runs:
-        keys += sorted(k for k in run["final"] if k not in keys and k not in NOT_METRICS)
-    return keys
+        groups.setdefault(run["task"], []).append(run)
+    return groups
 
 
 def build_blocks(runs: list[dict[str, Any]], out: Path) -> list[tuple]:
     """The report as blocks: ("h", level, text), ("p", text), ("table", headers, rows), ("img", path,
-    caption) and ("link", path, text); paths relative to ``out``."""
-    keys = metric_columns(runs)
-    headers = ["run", "model", "data", "status", "step"] + [h for k in keys for h in (k, f"{k} (paper)")]
-    rows = [
-        [r["name"], r["model"], r["data"], r["status"], r["step"] if r["step"] is not None else "—"]
-        + [c for k in keys for c in (fmt(r["final"].get(k), 2), fmt(r["paper"].get(k), 2))]
-        for r in runs
-    ]
-    blocks: list[tuple] = [("h", 1, "pixelvit report"), ("h", 2, "Final metrics"), ("table", headers, rows)]
-    sources = [f"{r['name']}: {r['paper_table']}" for r in runs if r["paper_table"]]
-    if sources:
-        blocks.append(("p", "Paper rows: " + "; ".join(sources) + "."))
-    blocks.append(("h", 2, "Training curves"))
-    for r in runs:
-        curves = plot_curves(r, out / f"curves_{_slug(r['name'])}.png")
-        blocks.append(
-            ("img", curves.name, f"{r['name']} training curves") if curves else ("p", f"{r['name']}: no metrics.jsonl records.")
-        )
+    caption) and ("file", path, caption) (an analysis table, Markdown); paths relative to ``out``."""
+    blocks: list[tuple] = [("h", 1, "pixelvit report")]
     mine = out.resolve()
-    found = [[p for p in r["artifacts"] if mine not in p.resolve().parents] for r in runs]  # not the report's own files
-    if any(found):
-        blocks.append(("h", 2, "Analyses"))
-        for r, paths in zip(runs, found, strict=True):
-            for path in paths:
-                rel = os.path.relpath(path, out)
-                caption = f"{r['name']}: {path.relative_to(r['path']).as_posix()}"
-                blocks.append(("img", rel, caption) if path.suffix == ".png" else ("link", rel, caption))
+    for task, group in by_task(runs).items():
+        blocks += [("h", 2, TASK_TITLES.get(task, task)), ("table", *task_table(group))]
+        sources = [f"{r['name']}: {r['paper_table']}" for r in group if r["paper_table"]]
+        if sources:
+            blocks.append(("p", "Paper rows: " + "; ".join(sources) + "."))
+        for r in group:
+            blocks.append(("h", 3, f"{r['name']}: {r['label']}"))
+            path = out / f"curves_{_slug(r['name'])}.png"
+            if plot_curves(r, path) is None:
+                blocks.append(("p", f"{r['name']}: no metrics.jsonl records."))
+            else:
+                blocks.append(("img", path.name, f"{r['name']} training curves"))
+            for artifact in (p for p in r["artifacts"] if mine not in p.resolve().parents):  # not the report's own files
+                rel = os.path.relpath(artifact, out)
+                caption = f"{r['name']}: {artifact.relative_to(r['path']).as_posix()}"
+                blocks.append(("img" if artifact.suffix == ".png" else "file", rel, caption))
     return blocks
 
 
@@ -147,7 +231,7 @@ def render_markdown(blocks: list[tuple]) -> str:
         elif kind == "p":
             parts.append(block[1])
         elif kind == "table":
-            parts.append(markdown_table(block[1], block[2], "l" * 4 + "r" * (len(block[1]) - 4)))
+            parts.append(markdown_table(block[1], block[2], "l" * LABEL_COLUMNS + "r" * (len(block[1]) - LABEL_COLUMNS)))
         elif kind == "img":
             parts.append(f"![{block[2]}]({Path(block[1]).as_posix()})")
         else:
@@ -155,7 +239,46 @@ def render_markdown(blocks: list[tuple]) -> str:
     return "\n\n".join(parts) + "\n"
 
 
-def render_html(blocks: list[tuple]) -> str:
+def data_uri(png: bytes) -> str:
+    """PNG bytes -> ``data:image/png;base64,...``."""
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def markdown_to_html(text: str) -> str:
+    """The Markdown the analyses write (headings, pipe tables, paragraphs) as HTML; anything else as text."""
+    e, out, lines = html.escape, [], text.splitlines()
+    i = 0
+    while i < len(lines):
+        line = lines[i].strip()
+        if line.startswith("|"):
+            rows = []
+            while i < len(lines) and lines[i].strip().startswith("|"):
+                cells = [c.strip() for c in lines[i].strip().strip("|").split("|")]
+                if not all(re.fullmatch(r":?-{3,}:?", c) for c in cells):
+                    rows.append(cells)
+                i += 1
+            head = "".join(f"<th>{e(c)}</th>" for c in rows[0]) if rows else ""
+            body = "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in rows[1:])
+            out.append(f"<div class='wide'><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>")
+            continue
+        if line.startswith("#"):
+            out.append(f"<h4>{e(line.lstrip('#').strip())}</h4>")
+        elif line:
+            out.append(f"<p>{e(line)}</p>")
+        i += 1
+    return "\n".join(out)
+
+
+def _html_table(headers: list[str], rows: list[list[str]]) -> str:
+    e = html.escape
+    classes = ["paper" if h.endswith("(paper)") else "l" if j < LABEL_COLUMNS else "" for j, h in enumerate(headers)]
+    head = "".join(f'<th class="{c}">{e(str(h))}</th>' for c, h in zip(classes, headers))
+    body = "".join("<tr>" + "".join(f'<td class="{c}">{e(str(v))}</td>' for c, v in zip(classes, row)) + "</tr>" for row in rows)
+    return f"<div class='wide'><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
+
+
+def render_html(blocks: list[tuple], out: Path) -> str:
+    """One self-contained page: images inlined from ``out``-relative paths, analysis Markdown rendered in place."""
     e = html.escape
     body = []
     for block in blocks:
@@ -165,25 +288,35 @@ def render_html(blocks: list[tuple]) -> str:
         elif kind == "p":
             body.append(f"<p>{e(block[1])}</p>")
         elif kind == "table":
-            head = "".join(f"<th>{e(str(h))}</th>" for h in block[1])
-            rows = "".join("<tr>" + "".join(f"<td>{e(str(c))}</td>" for c in row) + "</tr>" for row in block[2])
-            body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
+            body.append(_html_table(block[1], block[2]))
         elif kind == "img":
-            src = e(Path(block[1]).as_posix())
+            src = data_uri((out / block[1]).read_bytes())
             body.append(f'<figure><img src="{src}" alt="{e(block[2])}"><figcaption>{e(block[2])}</figcaption></figure>')
         else:
-            body.append(f'<p><a href="{e(Path(block[1]).as_posix())}">{e(block[2])}</a></p>')
-    head = f"<meta charset='utf-8'><title>pixelvit report</title><style>{HTML_STYLE}</style>"
-    return f"<!doctype html>\n<html><head>{head}</head>\n<body>\n" + "\n".join(body) + "\n</body></html>\n"
+            body.append(
+                f"<figure>{markdown_to_html((out / block[1]).read_text())}<figcaption>{e(block[2])}</figcaption></figure>"
+            )
+    note = (
+        '<p class="muted">Final metrics beside the paper\'s numbers for the same row (— where the paper or the run has '
+        "none); curves against optimizer steps, one panel per kind of metric.</p>"
+    )
+    head = (
+        "<meta charset='utf-8'><meta name='viewport' content='width=device-width'>"
+        f"<title>pixelvit report</title><style>{HTML_STYLE}</style>"
+    )
+    return (
+        f"<!doctype html>\n<html lang='en'><head>{head}</head>\n<body>\n{body[0]}\n{note}\n"
+        + "\n".join(body[1:])
+        + "\n</body></html>\n"
+    )
 
 
 def build_report(run_dirs: list[str | os.PathLike], out: Path, html_too: bool = False) -> Path:
-    """Write ``out/report.md`` (and ``report.html``) for ``run_dirs``; returns the Markdown path."""
+    """Write ``out/report.md`` (and the self-contained ``report.html``) for ``run_dirs``; returns the Markdown path."""
     runs = [collect_run(d) for d in run_dirs]
     out.mkdir(parents=True, exist_ok=True)
     blocks = build_blocks(runs, out)
     write_text_atomic(out / "report.md", render_markdown(blocks))
     if html_too:
-        write_text_atomic(out / "report.html", render_html(blocks))
-    print(f"wrote {out / 'report.md'}" + (f" and {out / 'report.html'}" if html_too else ""))
+        write_text_atomic(out / "report.html", render_html(blocks, out))
     return out / "report.md"

@@ -12,6 +12,10 @@ highest. Images whose shape and texture agree are excluded. Shape bias = shape d
 
 Paper (slides, "Texture vs. Shape Bias Analysis"): ViT-B/2 56.7, ViT-B/1 57.2 (ImageNet models at
 28×28: images are resized to the model's input, bicubic with antialiasing).
+
+A shape bias rests only on the decisions that are the shape or the texture category; the share of
+"other" decisions is reported beside it, with a warning when it exceeds ``OTHER_WARNING`` (a random
+model decides "other" about 14 times in 16). ``--out DIR`` writes ``shape_bias.{md,json,png}``.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from torch import nn
 
 from ..config import ConfigError
 from ..io import write_json_atomic, write_text_atomic
-from ..plotting import markdown_table
+from ..plotting import figure, label_axes, markdown_table, note, save_figure
 
 # ImageNet-1k class indices per category, from bethgelab/model-vs-human
 # modelvshuman/helper/human_categories.py (same lists as rgeirhos/texture-vs-shape).
@@ -56,6 +60,7 @@ CATEGORY_INDICES: dict[str, list[int]] = {
 }  # fmt: skip
 CATEGORIES = sorted(CATEGORY_INDICES)
 PAPER_SHAPE_BIAS = {"ViT-B/2": 56.7, "ViT-B/1": 57.2}
+OTHER_WARNING = 50.0  # % of "other" decisions above which the shape bias is flagged
 _NAME = re.compile(r"^(?P<shape>[a-z]+)\d+-(?P<texture>[a-z]+)\d+$")
 
 
@@ -106,15 +111,29 @@ def count_decisions(decisions: list[str], shapes: list[str], textures: list[str]
     shape_hits = sum(r["shape"] for r in per_category.values())
     texture_hits = sum(r["texture"] for r in per_category.values())
     images = sum(r["images"] for r in per_category.values())
+    other = images - shape_hits - texture_hits
+    other_share = 100.0 * other / images if images else None
     return {
         "shape_bias": 100.0 * shape_hits / (shape_hits + texture_hits) if shape_hits + texture_hits else None,
         "shape_decisions": shape_hits,
         "texture_decisions": texture_hits,
-        "other_decisions": images - shape_hits - texture_hits,
+        "other_decisions": other,
+        "other_share": other_share,
+        "warning": other_warning(other_share, shape_hits + texture_hits, images),
         "images": images,
         "excluded_same_cue": excluded,
         "per_category": per_category,
     }
+
+
+def other_warning(other_share: float | None, decisive: int, images: int) -> str | None:
+    """One line when most decisions are neither the shape nor the texture category: the bias then says little."""
+    if other_share is None or other_share <= OTHER_WARNING:
+        return None
+    return (
+        f"warning: {other_share:.0f}% of the decisions ({images - decisive} of {images}) are neither the shape nor the "
+        f"texture category (more than {OTHER_WARNING:.0f}%); the shape bias rests on {decisive} decisions and says little"
+    )
 
 
 @torch.no_grad()
@@ -150,20 +169,48 @@ def format_table(result: dict[str, Any], label: str) -> str:
         for c, r in result["per_category"].items()
         if r["images"]
     ]
-    bias = result["shape_bias"]
+    bias, other = result["shape_bias"], result["other_share"]
     head = (
         f"{label}: shape bias {'—' if bias is None else f'{bias:.1f}'}% ({result['shape_decisions']} shape, "
         f"{result['texture_decisions']} texture, {result['other_decisions']} other decisions on {result['images']} "
-        f"cue-conflict images; {result['excluded_same_cue']} with shape = texture excluded). "
-        f"Paper: ViT-B/2 {PAPER_SHAPE_BIAS['ViT-B/2']}, ViT-B/1 {PAPER_SHAPE_BIAS['ViT-B/1']}."
+        f"cue-conflict images, other: {'—' if other is None else f'{other:.1f}'}%; {result['excluded_same_cue']} with "
+        f"shape = texture excluded). Paper: ViT-B/2 {PAPER_SHAPE_BIAS['ViT-B/2']}, ViT-B/1 {PAPER_SHAPE_BIAS['ViT-B/1']}."
     )
+    if result["warning"]:
+        head += "\n\n" + result["warning"]
     return head + "\n\n" + markdown_table(["shape category", "images", "shape", "texture", "shape bias (%)"], rows)
+
+
+def figure_shape_bias(result: dict[str, Any], label: str) -> Any:
+    """Per category (and all together): the share of shape, texture and other decisions, stacked to 100 %."""
+    cats = [c for c, r in result["per_category"].items() if r["images"]]
+    rows = [result["per_category"][c] for c in cats]
+    all_row = {"images": result["images"], "shape": result["shape_decisions"], "texture": result["texture_decisions"]}
+    names, rows = ["all", *cats], [all_row, *rows]
+    fig, axes = figure(size=(5.5, 1.2 + 0.22 * len(names)))
+    ax = axes[0, 0]
+    left = [0.0] * len(rows)
+    for key, color in (("shape", "C0"), ("texture", "C1"), ("other", "0.75")):
+        counts = [r["images"] - r["shape"] - r["texture"] if key == "other" else r[key] for r in rows]
+        share = [100.0 * k / r["images"] for k, r in zip(counts, rows, strict=True)]
+        ax.barh(names, share, left=left, color=color, label=key)
+        left = [a + b for a, b in zip(left, share, strict=True)]
+    ax.invert_yaxis()
+    ax.set_xlim(0, 100)
+    bias = result["shape_bias"]
+    title = f"{label}: shape bias {'—' if bias is None else f'{bias:.1f}'}%, other {result['other_share'] or 0:.0f}%"
+    label_axes(ax, "share of the category's cue-conflict decisions (%)", "shape category", title)
+    fig.legend(loc="outside upper center", ncol=3, fontsize=7)
+    paper = ", ".join(f"{k} {v}" for k, v in PAPER_SHAPE_BIAS.items())
+    note(fig, (result["warning"] or "shape bias = shape / (shape + texture) decisions") + f". Paper shape bias: {paper}")
+    return fig
 
 
 def shape_bias_command(
     checkpoint: str | os.PathLike, root: str, out: Path | None = None, batch_size: int = 64, device: str = "auto"
 ) -> dict[str, Any]:
-    """``pixelvit shape-bias``: print the table; write ``shape_bias.{json,md}`` under ``out`` if given."""
+    """``pixelvit shape-bias``: print the table (and the warning when most decisions are "other"); write
+    ``shape_bias.{json,md,png}`` under ``out`` if given."""
     from ..engine.device import resolve_device
     from .samples import load_vit
 
@@ -175,5 +222,6 @@ def shape_bias_command(
     if out is not None:
         write_json_atomic(out / "shape_bias.json", {"checkpoint": str(checkpoint), "label": label, **result})
         write_text_atomic(out / "shape_bias.md", text + "\n")
-        print(f"\nwrote {out / 'shape_bias.md'} and .json")
+        save_figure(figure_shape_bias(result, label), out / "shape_bias.png")
+        print(f"\nwrote {out / 'shape_bias.md'}, .json and .png")
     return result

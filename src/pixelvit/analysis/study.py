@@ -47,3 +47,30 @@ def final_accuracy(summary: dict[str, Any]) -> float | None:
     """Acc@1 of the final model (the EMA weights' when the run kept an EMA: that is what ``final/`` holds)."""
     final = summary.get("final") or {}
     return final.get("ema_acc1", final.get("acc1"))
+
+
+def evaluation_set(cfg: Config) -> dict[str, Any]:
+    """What a study's accuracies are measured on: dataset, input size, number of test images and classes
+    (for the plots' chance level and binomial intervals)."""
+    from ..data.splits import load_split
+
+    _, arrays = load_split(cfg.data, cfg.data.eval_split, cfg.data.limit_eval)
+    return {
+        "data": cfg.data.name,
+        "img_size": list(cfg.data.img_size),
+        "split": cfg.data.eval_split,
+        "eval_images": len(arrays.targets),
+        "num_classes": len(arrays.classes) or None,
+    }
+
+
+def paper_comparable(cfg: Config, dataset: str, img_size: list[int] | None = None) -> bool:
+    """Whether this run's accuracies can share an axis with the paper's (same dataset, and input size when given)."""
+    return cfg.data.name == dataset and (img_size is None or list(cfg.data.img_size) == list(img_size))
+
+
+def paper_note(comparable: bool, paper: str, what: str) -> str:
+    """The line under a study's plot saying whether the paper's numbers are drawn, and why not."""
+    if comparable:
+        return f"drawn hollow: paper, {paper}"
+    return f"paper ({paper}) not drawn: its numbers are not on the scale of this run ({what})"

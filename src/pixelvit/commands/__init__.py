@@ -10,14 +10,16 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from . import analysis, bench, demo, generation, training
+from . import analysis, bench, demo, generation, models, training
+from .errors import debug_requested, report
 
-COMMAND_MODULES = (training, demo, analysis, generation, bench)
+COMMAND_MODULES = (training, demo, analysis, generation, bench, models)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``pixelvit`` parser with every area's subcommands."""
     parser = argparse.ArgumentParser(prog="pixelvit", description="Vision Transformers on individual pixels, beside patch ViTs.")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error (also: PIXELVIT_DEBUG=1)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in COMMAND_MODULES:
         module.add_commands(sub)
@@ -25,15 +27,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one command; a user's mistake (bad value, missing file, unusable checkpoint) is one line on stderr, exit 2."""
-    from ..engine.checkpoint import CheckpointError
-
+    """Run one command. Whatever a user's input or environment causes ends as one or two lines on stderr and
+    a non-zero exit code (2: bad input, 1: the run failed, 130: interrupted); see :mod:`.errors`."""
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError, CheckpointError) as e:  # ConfigError is a ValueError
-        print(f"pixelvit {args.command}: error: {e}", file=sys.stderr)
-        return 2
+    except (Exception, KeyboardInterrupt) as e:
+        return report(args.command, e, debug_requested(args.debug))
 
 
 if __name__ == "__main__":

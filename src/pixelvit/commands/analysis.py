@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..config import ConfigError
-from .arguments import CHECKPOINT_HELP, add_data_args, parse_ints
+from .arguments import CHECKPOINT_HELP, add_data_args, add_overrides, parse_ints
 
 CONFIG_HELP = "YAML config of the base run, or 'digits' (the demo's recipe on the bundled 8x8 digits, CPU minutes)"
 
@@ -36,25 +36,25 @@ def add_commands(sub) -> None:
     which = p.add_mutually_exclusive_group()
     which.add_argument("--query", help="query pixel ROW,COL of the input image (default: the centre pixel)")
     which.add_argument("--cls", action="store_true", help="query with the class token")
-    p.add_argument("--out", required=True, help="PNG file to write")
+    p.add_argument("--out", required=True, help="PNG file to write; FILE.md and FILE.json are written beside it")
     p.set_defaults(func=cmd_attention_maps)
 
     p = sub.add_parser("pe-similarity", help="cosine similarity of each position embedding to all others, as small maps")
     p.add_argument("checkpoint", help=CHECKPOINT_HELP)
-    p.add_argument("--stride", type=int, help="show every N-th row and column (default: at most 16 per side)")
-    p.add_argument("--out", required=True, help="PNG file to write")
+    p.add_argument("--stride", type=int, help="show every N-th row and column (default: at most 10 per side)")
+    p.add_argument("--out", required=True, help="PNG file to write; FILE.md and FILE.json are written beside it")
     p.set_defaults(func=cmd_pe_similarity)
 
     p = sub.add_parser("pe-study", help="train with sin-cos, learned and no position embedding (paper: 82.7 / 82.8 / 81.2)")
     p.add_argument("config", help=CONFIG_HELP)
-    p.add_argument("overrides", nargs="*", help="config overrides applied to every run, e.g. train.epochs=5")
+    add_overrides(p, "config overrides applied to every run, e.g. train.epochs=5; before, between or after the options")
     p.add_argument("--variants", default="sincos,learned,none", help="comma-separated (default sincos,learned,none)")
     p.add_argument("--out", default="runs/pe_study", help="study folder (default runs/pe_study)")
     p.set_defaults(func=cmd_pe_study)
 
     p = sub.add_parser("permutation-study", help="train on pixel-permuted images: accuracy against T swapped pairs per δ")
     p.add_argument("config", help=CONFIG_HELP)
-    p.add_argument("overrides", nargs="*", help="config overrides applied to every run")
+    add_overrides(p, "config overrides applied to every run; before, between or after the options")
     p.add_argument("--pairs", default="0,100,1000", help="comma-separated T values (default 0,100,1000)")
     p.add_argument("--deltas", default="1,4,inf", help="comma-separated δ values in pixels, inf = any distance")
     p.add_argument("--out", default="runs/permutation_study", help="study folder (default runs/permutation_study)")
@@ -62,7 +62,7 @@ def add_commands(sub) -> None:
 
     p = sub.add_parser("patch-sweep", help="accuracy against patch size at fixed sequence length or fixed input size")
     p.add_argument("config", help=CONFIG_HELP)
-    p.add_argument("overrides", nargs="*", help="config overrides applied to every run")
+    add_overrides(p, "config overrides applied to every run; before, between or after the options")
     p.add_argument("--mode", choices=["fixed-length", "fixed-input", "both"], default="both")
     p.add_argument("--patch-sizes", default="1,2,4", help="comma-separated (default 1,2,4)")
     p.add_argument("--grid", type=int, help="fixed-length: token grid side (default: the config's input / patch size)")
@@ -74,7 +74,7 @@ def add_commands(sub) -> None:
     p.add_argument("--root", required=True, help="cue-conflict folder: ROOT/<shape>/<shape><n>-<texture><m>.png")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--device", default="auto")
-    p.add_argument("--out", help="folder for shape_bias.{md,json} (default: print only)")
+    p.add_argument("--out", help="folder for shape_bias.{md,json,png} (default: print only)")
     p.set_defaults(func=cmd_shape_bias)
 
     p = sub.add_parser("mae-show", help="PNG grid of original / masked / reconstruction from an MAE (task: mae)")
@@ -92,10 +92,12 @@ def add_commands(sub) -> None:
     p.add_argument("--out", help="PNG to write (default: depth_show.png in the run or model directory)")
     p.set_defaults(func=cmd_depth_show)
 
-    p = sub.add_parser("report", help="Markdown (and HTML) report of runs: metrics beside the paper's, curves, analyses")
+    p = sub.add_parser(
+        "report", help="report of runs by task: metrics beside the paper's, curves, analyses (Markdown; --html: one page)"
+    )
     p.add_argument("run_dirs", nargs="+", help="run directories")
     p.add_argument("--out", default="report", help="folder for report.md and its plots (default ./report)")
-    p.add_argument("--html", action="store_true", help="also write report.html")
+    p.add_argument("--html", action="store_true", help="also write report.html: one self-contained page, plots inline")
     p.set_defaults(func=cmd_report)
 
 
@@ -162,7 +164,8 @@ def cmd_shape_bias(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from ..analysis.report import build_report
 
-    build_report(args.run_dirs, Path(args.out), args.html)
+    md = build_report(args.run_dirs, Path(args.out), args.html)
+    print(f"wrote {md}" + (f" and {md.with_suffix('.html')} (self-contained: open it in a browser)" if args.html else ""))
     return 0
 
 

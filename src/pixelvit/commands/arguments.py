@@ -23,3 +23,37 @@ def add_data_args(p: argparse.ArgumentParser, device_default: str = "auto") -> N
     p.add_argument("--root", help="dataset root folder")
     p.add_argument("--split", help="split to read (default: the config's eval split)")
     p.add_argument("--device", default=device_default, help="auto, cpu or cuda[:N]")
+
+
+OVERRIDES_HELP = "dotted config overrides, e.g. train.epochs=5 optim.lr=1e-3; before, between or after the options"
+
+
+def is_override(arg: str) -> bool:
+    """Whether a command-line word is a ``section.key=value`` config override (not an option, not a path)."""
+    key, eq, _ = arg.partition("=")
+    return bool(eq) and not arg.startswith("-") and bool(key) and all(part.isidentifier() for part in key.split("."))
+
+
+class OverridesAnywhere(argparse.ArgumentParser):
+    """A subcommand parser whose ``key=value`` overrides may come before, between or after its options.
+
+    argparse matches all positionals in one go, so ``CONFIG a=1 --mode x b=2`` would leave ``b=2`` over and fail
+    with the top-level usage; here every leftover override joins ``args.overrides`` in command-line order, and any
+    other leftover word is an error in this subcommand's own usage.
+    """
+
+    def parse_known_args(self, args=None, namespace=None):
+        namespace, extras = super().parse_known_args(args, namespace)
+        late = [a for a in extras if is_override(a)]
+        if late:
+            namespace.overrides = [*(namespace.overrides or []), *late]
+        unknown = [a for a in extras if not is_override(a)]
+        if unknown:
+            self.error(f"unrecognized arguments: {' '.join(unknown)} (config overrides are section.key=value)")
+        return namespace, []
+
+
+def add_overrides(p: argparse.ArgumentParser, help: str = OVERRIDES_HELP) -> None:
+    """The ``overrides`` positional of a command that trains, accepted anywhere among the options."""
+    p.add_argument("overrides", nargs="*", help=help)
+    p.__class__ = OverridesAnywhere  # sub.add_parser builds the top-level parser's class; only parsing changes

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from .arguments import parse_ints
+from .arguments import add_overrides, parse_ints
 
 
 def add_commands(sub) -> None:
@@ -14,12 +14,12 @@ def add_commands(sub) -> None:
     p = sub.add_parser("demo", help="pixel vs patch tokens on the bundled digits (a few minutes on CPU)")
     p.add_argument("--out", default="runs/demo", help="run directory (default runs/demo)")
     p.add_argument("--patch-sizes", default="1,2,4", help="comma-separated patch sizes (default 1,2,4)")
-    p.add_argument("overrides", nargs="*", help="config overrides applied to every row, e.g. train.epochs=5")
+    add_overrides(p, "config overrides applied to every row, e.g. train.epochs=5; before, between or after the options")
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("dit-demo", help="tiny pixel-space DiT/1 on the digits: train, sample, FID (minutes on a CPU)")
     p.add_argument("--out", default="runs/dit-demo", help="output folder (default runs/dit-demo)")
-    p.add_argument("overrides", nargs="*", help="overrides for the DiT run, e.g. train.epochs=20")
+    add_overrides(p, "overrides for the DiT run, e.g. train.epochs=20; before, between or after the options")
     p.set_defaults(func=cmd_dit_demo)
 
 

@@ -89,8 +89,9 @@ def cmd_fid(args: argparse.Namespace) -> int:
     from ..engine.device import resolve_device
     from ..io import write_json_atomic
     from ..metrics.features import load_feature_network
-    from ..metrics.sample_eval import evaluate_samples, format_metrics
+    from ..metrics.sample_eval import evaluate_samples, format_metrics, require_batches
 
+    require_batches(args.samples, args.reference)  # before the (slow) feature network loads
     net = load_feature_network(args.inception, args.inception_logits, args.features, str(resolve_device(args.device)))
     result = evaluate_samples(net, args.samples, args.reference, args.cache_dir, args.batch_size, progress=True)
     print(format_metrics(result))

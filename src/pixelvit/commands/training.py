@@ -5,13 +5,16 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from .arguments import add_overrides
+
 EPILOG_TRAIN = """examples:
   pixelvit train configs/cifar100/vit_t1.yaml
   pixelvit train configs/cifar100/vit_t1.yaml model.patch_size=2 optim.blr=5e-4 run_dir=runs/t2
   pixelvit train configs/cifar100/vit_t1.yaml train.epochs=5 train.precision=fp32
 
 Starting the same command again resumes from the run directory's newest valid checkpoint.
-Overrides are dotted keys (model., data., augment., optim., train.); values are YAML scalars."""
+Overrides are dotted keys (model., data., augment., optim., train.); values are YAML scalars.
+They may come anywhere after CONFIG."""
 
 
 def _add_train(sub) -> None:
@@ -22,7 +25,7 @@ def _add_train(sub) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("config", help="YAML config file (see configs/)")
-    p.add_argument("overrides", nargs="*", help="dotted overrides, e.g. model.patch_size=2 optim.lr=1e-3")
+    add_overrides(p)
     p.set_defaults(func=cmd_train)
 
 
@@ -69,9 +72,14 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from ..tasks.training import evaluate_checkpoint
 
+    about: dict = {}
     metrics = evaluate_checkpoint(
-        args.checkpoint, data=args.data, root=args.root, split=args.split, batch_size=args.batch_size, device=args.device
-    )
+        args.checkpoint, data=args.data, root=args.root, split=args.split, batch_size=args.batch_size, device=args.device,
+        about=about,
+    )  # fmt: skip
+    h, w = about["img_size"]
+    print(f"model: {about['model']}, {h}x{w} input, {about['tokens']} tokens ({args.checkpoint})")
+    print(f"data: {about['data']}/{about['split']}, {about['num_images']} images")
     print("  ".join(f"{k}: {v:.3f}" for k, v in metrics.items()))
     return 0
 

@@ -23,19 +23,21 @@ from .base import ImageArrays
 from .imageio import auto_workers, decode_into, decode_pool
 
 
-def fingerprint(files: Sequence[Path], targets: np.ndarray, classes: Sequence[str], base: Path, sizes: bool = True) -> str:
-    """Hex digest of the file names (relative to ``base``), their byte sizes (if ``sizes``), targets and classes."""
+def fingerprint(files: Sequence[Path], targets: np.ndarray, classes: Sequence[str], base: Path, content: bool = True) -> str:
+    """Hex digest of the file names (relative to ``base``), their contents (BLAKE2b, if ``content``),
+    targets and classes: an image edited in place, even to the same size, invalidates a cache built
+    from it. ``content=False`` (names only) is for ImageNet-sized trees, whose cache is built on request."""
     digest = hashlib.sha256(json.dumps(list(classes)).encode())
     digest.update(np.ascontiguousarray(targets, dtype=np.int64).tobytes())
     prefix = os.path.join(base, "")
     for f in files:
-        try:
-            nbytes = f.stat().st_size if sizes else 0
-        except FileNotFoundError:
-            raise FileNotFoundError(f"image file {f} is missing") from None
         name = str(f)
         name = name[len(prefix) :] if name.startswith(prefix) else os.path.relpath(name, base)
-        digest.update(f"{name}\t{nbytes}\n".encode())
+        try:
+            body = hashlib.blake2b(f.read_bytes(), digest_size=16).hexdigest() if content else ""
+        except FileNotFoundError:
+            raise FileNotFoundError(f"image file {f} is missing") from None
+        digest.update(f"{name}\t{body}\n".encode())
     return digest.hexdigest()
 
 
@@ -93,7 +95,7 @@ def cached_decode(
     workers = auto_workers(len(files)) if workers is None else workers
     shape = (len(files), 3, *size)
     targets = np.asarray(targets, dtype=np.int64)
-    with tqdm(total=len(files), desc=desc, unit="img") as bar, decode_pool(workers) as pool:
+    with tqdm(total=len(files), desc=desc, unit="img", disable=None) as bar, decode_pool(workers) as pool:
         if not _writable(stem.parent):
             warnings.warn(f"cannot write a cache in {stem.parent}; decoding into memory (again on every load)", stacklevel=3)
             images = np.empty(shape, dtype=np.uint8)

@@ -85,7 +85,7 @@ def _prepare_split(
     """Decode the chunks of ``split`` not yet done into ``out/{split}.npy``, recording each in ``progress.json``."""
     images_path, labels_path = out / f"{split}.npy", out / f"{split}_labels.npy"
     shape = (len(files), 3, size, size)
-    digest = fingerprint(files, targets, progress["classes"], base=root, sizes=False)
+    digest = fingerprint(files, targets, progress["classes"], base=root, content=False)
     entry = progress["splits"].get(split)
     fresh = entry is None or entry.get("fingerprint") != digest or entry.get("chunk") != chunk
     fresh = fresh or not images_path.exists() or not labels_path.exists()

@@ -123,7 +123,7 @@ def prepare_latents(
     if progress:
         from tqdm.auto import tqdm
 
-        batches = tqdm(batches, desc=f"encoding {data}/{split}")
+        batches = tqdm(batches, desc=f"encoding {data}/{split}", disable=None)
     with atomic_path(data_path) as tmp:
         array = None
         for lo in batches:

@@ -103,7 +103,7 @@ def read_labeled(path: Path, indices: np.ndarray, size: tuple[int, int], chunk: 
             raise ValueError(f"splits.mat names frame {indices.max() + 1} but {path} holds {images.shape[0]} frames")
         out_images = np.empty((len(indices), 3, *size), dtype=np.uint8)
         out_depths = np.empty((len(indices), *size), dtype=np.float32)
-        with tqdm(total=len(indices), desc=f"nyu_depth_v2 {size[0]}x{size[1]}", unit="img") as bar:
+        with tqdm(total=len(indices), desc=f"nyu_depth_v2 {size[0]}x{size[1]}", unit="img", disable=None) as bar:
             for lo in range(0, len(indices), chunk):
                 idx = indices[lo : lo + chunk]
                 rgb = images[idx].transpose(0, 1, 3, 2)  # (n, 3, W, H) -> (n, 3, H, W)

@@ -12,7 +12,7 @@ import torch
 from torchvision.transforms import v2
 
 from ..config import AugmentConfig
-from .batch_transforms import random_hflip, random_pad_crop
+from .batch_transforms import BatchDraws, random_hflip, random_pad_crop
 
 
 def build_train_transform(
@@ -38,8 +38,9 @@ def build_train_transform(
     return v2.Compose(ops) if ops else None
 
 
-def batch_augment(aug: AugmentConfig, images: torch.Tensor) -> torch.Tensor:
-    """The batched part of training augmentation: uint8 (B, C, H, W) -> (B, C, H, W)."""
+def batch_augment(aug: AugmentConfig, images: torch.Tensor, draws: BatchDraws | None = None) -> torch.Tensor:
+    """The batched part of training augmentation: uint8 (B, C, H, W) -> (B, C, H, W) (random values from
+    ``draws``, see :class:`~pixelvit.data.batch_transforms.BatchDraws`)."""
     if aug.crop == "pad":
-        images = random_pad_crop(images, aug.crop_padding)
-    return random_hflip(images, aug.hflip)
+        images = random_pad_crop(images, aug.crop_padding, draws)
+    return random_hflip(images, aug.hflip, draws)

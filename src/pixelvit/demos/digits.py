@@ -3,7 +3,9 @@
 Same width and depth, same input size (8×8), only the patch size changes: /1 (64 pixel tokens),
 /2 (16 tokens), /4 (4 tokens). Each model trains from scratch on the digits' train split and is
 evaluated on the held-out test split. Writes ``table.md``, ``results.json`` and
-``accuracy_vs_patch.png`` into the run directory.
+``accuracy_vs_patch.png`` into the run directory; the plot's labels (dataset, input size, tokens,
+test images) come from the runs' own config, so overrides such as ``data.name=fashion_mnist
+data.img_size=[28,28]`` are labelled as what they are.
 
 The recipe and its reasons: :data:`pixelvit.tasks.recipes.DIGITS`.
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from ..io import write_json_atomic, write_text_atomic
 from ..tasks.recipes import DIGITS
@@ -19,12 +22,21 @@ from ..tasks.recipes import DIGITS
 
 def run_demo(out: Path, patch_sizes: list[int], overrides: list[str] | tuple[str, ...] = ()) -> list[dict]:
     """Train one model per patch size; print and save the comparison table."""
+    from ..analysis.study import evaluation_set
+    from ..config import load_config
     from ..tasks.training import train_from_config
 
     rows = []
     for p in patch_sizes:
         run_dir = out / f"patch{p}"
-        summary = train_from_config(None, [*DIGITS, f"model.patch_size={p}", f"run_dir={run_dir}", *overrides])
+        run_overrides = [*DIGITS, f"model.patch_size={p}", f"run_dir={run_dir}", *overrides]
+        summary = train_from_config(None, run_overrides)
+        if summary["status"] != "finished" or not (run_dir / "final" / "config.json").is_file():
+            raise ValueError(
+                f"the /{p} run stopped before its last epoch ({summary['status']}), so it has no final model to compare; "
+                f"the demo compares finished runs: drop train.max_steps (shorten with train.epochs=N instead)"
+            )
+        cfg = load_config(None, run_overrides)
         model_cfg = json.loads((run_dir / "final" / "config.json").read_text())["config"]
         rows.append(
             {
@@ -34,6 +46,7 @@ def run_demo(out: Path, patch_sizes: list[int], overrides: list[str] | tuple[str
                 "acc1": summary["final"]["acc1"],
                 "train_img_s": summary["train_images_per_s"],
                 "wall_s": summary["wall_time_s"],
+                **evaluation_set(cfg),
             }
         )
     table = format_table(rows)
@@ -61,14 +74,28 @@ def format_table(rows: list[dict]) -> str:
     return markdown_table(headers, cells, align="r" * len(headers))
 
 
-def plot_accuracy(rows: list[dict], path: Path) -> None:
-    from ..plotting import pyplot, save_figure
+def figure_accuracy(rows: list[dict[str, Any]]) -> Any:
+    """Test Acc@1 (95 % binomial intervals) against patch size, tokens under each tick, chance level; labelled
+    with the dataset and input size the runs used."""
+    from ..plotting import accuracy_axis, accuracy_errorbar, figure, label_axes
 
-    fig, ax = pyplot().subplots(figsize=(4, 3))
-    ax.plot([r["patch_size"] for r in rows], [r["acc1"] for r in rows], "o-")
+    first = rows[0]
+    h, w = first["img_size"]
+    fig, axes = figure(size=(4.6, 3.6))
+    ax = axes[0, 0]
+    patches = [r["patch_size"] for r in rows]
+    accuracy_errorbar(ax, patches, [r["acc1"] for r in rows], first["eval_images"], label="test Acc@1")
     ax.set_xscale("log", base=2)
-    ax.set_xticks([r["patch_size"] for r in rows], [f"/{r['patch_size']}" for r in rows])
-    ax.set_xlabel("patch size (input fixed at 8×8)")
-    ax.set_ylabel("test Acc@1 (%)")
-    ax.set_title("digits: pixel vs patch tokens")
-    save_figure(fig, path)
+    ax.set_xticks(patches, [f"/{r['patch_size']}\n{r['tokens']} tok" for r in rows])
+    ax.minorticks_off()
+    title = f"{first['data']} {h}×{w}: pixel vs patch tokens"
+    label_axes(ax, f"patch size (input fixed at {h}×{w})", f"{first['split']} Acc@1 (%)", title)
+    accuracy_axis(ax, [r["acc1"] for r in rows], first["eval_images"], first["num_classes"], f"{first['split']} Acc@1 (%)")
+    return fig
+
+
+def plot_accuracy(rows: list[dict[str, Any]], path: Path) -> Path:
+    """Write :func:`figure_accuracy` as a PNG."""
+    from ..plotting import save_figure
+
+    return save_figure(figure_accuracy(rows), path)

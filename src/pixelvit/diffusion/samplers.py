@@ -107,7 +107,7 @@ def sample_loop(
     if progress:
         from tqdm.auto import tqdm
 
-        steps = tqdm(steps, desc=f"{sampler} sampling", leave=False)
+        steps = tqdm(steps, desc=f"{sampler} sampling", leave=False, disable=None)
     for i in steps:
         t = torch.full((x.shape[0],), i, device=device, dtype=torch.long)
         output = model_fn(x, diffusion.model_timesteps(t)).float()

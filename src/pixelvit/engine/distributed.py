@@ -6,6 +6,7 @@ Single process (no ``WORLD_SIZE`` in the environment, or 1): every helper is a n
 
 from __future__ import annotations
 
+import datetime
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -32,7 +33,7 @@ class DistInfo:
         return self.world_size > 1
 
 
-def init_distributed(device_name: str) -> DistInfo:
+def init_distributed(device_name: str, timeout_s: float = 300.0) -> DistInfo:
     """Join the process group torchrun describes (NCCL on CUDA, gloo on CPU) and pick the device.
 
     ``device_name`` is the config's ``train.device`` ("auto", "cpu", "cuda", "cuda:N"); under
@@ -49,7 +50,11 @@ def init_distributed(device_name: str) -> DistInfo:
     if use_cuda:
         torch.cuda.set_device(device)
     if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if use_cuda else "gloo", device_id=device if use_cuda else None)
+        dist.init_process_group(
+            backend="nccl" if use_cuda else "gloo",
+            device_id=device if use_cuda else None,
+            timeout=datetime.timedelta(seconds=timeout_s),  # a lost or frozen rank: an error, not a 30-minute hang
+        )
     return DistInfo(rank, world, local, device)
 
 

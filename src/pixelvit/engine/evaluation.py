@@ -51,7 +51,13 @@ def evaluate(
     """Metrics of ``model`` (in eval mode, no gradients) on the whole evaluation set."""
     rank, world = (dist.rank, dist.world_size) if dist is not None else (0, 1)
     sampler = EpochBatchSampler(len(evaluation.dataset), batch_size, shuffle=False, drop_last=False, rank=rank, world_size=world)
-    loader = DataLoader(evaluation.dataset, batch_sampler=sampler, num_workers=num_workers, pin_memory=device.type == "cuda")
+    loader = DataLoader(  # its own generator: creating the iterator must not draw from the global one
+        evaluation.dataset,
+        batch_sampler=sampler,
+        num_workers=num_workers,
+        pin_memory=device.type == "cuda",
+        generator=torch.Generator().manual_seed(0),
+    )
     was_training = model.training
     model.eval()
     with torch.no_grad(), autocast(precision, device):

@@ -10,7 +10,11 @@ Accepted sources:
   a state dict in timm's layout, bare or wrapped as ``{"model": state_dict}``. Its decoder
   (``decoder_*``, ``mask_token``) is dropped and the rest converted with
   :func:`pixelvit.models.convert.from_timm` (Conv2d patch projection -> Linear, the class token's
-  stored position folded into the class token).
+  stored position folded into the class token),
+* a timm ViT: a timm model folder (its ``config.json`` + ``model.safetensors``, e.g. written by
+  ``pixelvit export --to timm``), ``local-dir:FOLDER``, or ``hf-hub:ORG/NAME`` (fetched through the
+  Hugging Face cache; ``HF_HUB_OFFLINE=1`` reads the cache only). Its weights convert with
+  :func:`pixelvit.models.convert.from_timm`; a pixelvit model repository on the Hub loads too.
 
 ``.pt`` / ``.pth`` files are read with ``torch.load(weights_only=True)``: nothing in them can run code.
 Loading is strict on the encoder: every encoder tensor of the model must come from the source with
@@ -32,13 +36,16 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
+from ..errors import first_line
 from ..models.convert import from_timm
-from ..models.hub import CONFIG_NAME, WEIGHTS_NAME
+from ..models.hub import CONFIG_NAME, HUB_PREFIX, WEIGHTS_NAME, download_model_files
 from ..models.layer_decay import layer_decay_scale
+from ..models.timm_export import is_timm_folder, read_timm_folder
 from ..models.vit import VisionTransformer
 
 FRESH_PREFIXES = ("head.", "fc_norm.")  # never taken from the source
 REFERENCE_DECODER_PREFIXES = ("decoder_", "mask_token")
+LOCAL_DIR_PREFIX = "local-dir:"  # timm's name for a model folder
 
 
 def torch_load_weights(path: Path) -> Any:
@@ -48,12 +55,12 @@ def torch_load_weights(path: Path) -> Any:
     except pickle.UnpicklingError as e:
         raise ValueError(
             f"refusing to load {path}: it holds objects other than tensors and plain data, which could run code when "
-            f"unpickled ({str(e).splitlines()[0]}). Reference MAE training checkpoints (checkpoint-N.pth) also pickle "
+            f"unpickled ({first_line(e)}). Reference MAE training checkpoints (checkpoint-N.pth) also pickle "
             "their argparse arguments: if you trust the file, load it yourself with weights_only=False and save "
             "{'model': ckpt['model']} with torch.save"
         ) from None
     except (RuntimeError, EOFError, OSError) as e:
-        raise ValueError(f"{path} is truncated or corrupt ({type(e).__name__}: {str(e).splitlines()[0]})") from None
+        raise ValueError(f"{path} is truncated or corrupt ({type(e).__name__}: {first_line(e)})") from None
 
 
 def encoder_part(state: dict[str, torch.Tensor], architecture: str, source: str) -> dict[str, torch.Tensor]:
@@ -70,6 +77,22 @@ def from_reference_mae(state: dict[str, torch.Tensor], model: VisionTransformer)
     """A facebookresearch/mae state dict (timm layout, decoder included or not) -> our encoder tensors."""
     state = {k: v for k, v in state.items() if not k.startswith(REFERENCE_DECODER_PREFIXES + FRESH_PREFIXES)}
     return from_timm(state, model)
+
+
+def from_timm_folder(directory: Path, model: VisionTransformer) -> dict[str, torch.Tensor]:
+    """A timm ViT folder's weights -> our encoder tensors (its classifier and pooling norm dropped)."""
+    _, state = read_timm_folder(directory)
+    return from_timm({k: v for k, v in state.items() if not k.startswith(FRESH_PREFIXES)}, model)
+
+
+def resolve_source(source: str | os.PathLike) -> Path:
+    """``local-dir:FOLDER`` -> FOLDER; ``hf-hub:ORG/NAME[@REV]`` -> its cached snapshot folder; else the path itself."""
+    text = str(source)
+    if text.startswith(LOCAL_DIR_PREFIX):
+        return Path(text.removeprefix(LOCAL_DIR_PREFIX))
+    if text.startswith(HUB_PREFIX):
+        return download_model_files(text.removeprefix(HUB_PREFIX))
+    return Path(source)
 
 
 def _model_dir(path: Path) -> Path | None:
@@ -100,9 +123,11 @@ def read_encoder_state(source: str | os.PathLike, model: VisionTransformer) -> d
     """The encoder tensors stored at ``source`` (see the module docstring), in ``model``'s naming."""
     from .checkpoint import latest_valid_checkpoint
 
-    path = Path(source)
+    path = resolve_source(source)
     if path.is_file():
         return _from_file(path, model)
+    if path.is_dir() and is_timm_folder(path):
+        return from_timm_folder(path, model)
     if path.is_dir():
         model_dir = _model_dir(path)
         if model_dir is not None:
@@ -113,7 +138,8 @@ def read_encoder_state(source: str | os.PathLike, model: VisionTransformer) -> d
             return encoder_part(state["model"], state["model_description"]["architecture"], state["path"])
     raise FileNotFoundError(
         f"model.init_from={source}: not found. Give a run directory (with final/, best/ or checkpoints/), a model "
-        "directory (config.json + model.safetensors), a step_*.pt checkpoint or a reference MAE .pth file"
+        "directory (config.json + model.safetensors), a step_*.pt checkpoint, a reference MAE .pth file, or a timm ViT "
+        "(its folder, local-dir:FOLDER or hf-hub:ORG/NAME)"
     )
 
 

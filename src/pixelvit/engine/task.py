@@ -10,6 +10,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
+from ..data.batch_transforms import BatchDraws
 from .evaluation import Evaluation
 
 
@@ -32,5 +33,6 @@ class Task(ABC):
     lr_scale: Callable[[str], float] | None = None
 
     @abstractmethod
-    def loss(self, model: nn.Module, batch: Any, device: torch.device) -> torch.Tensor:
-        """Scalar training loss of one batch from the training loader (model may be wrapped, e.g. DDP)."""
+    def loss(self, model: nn.Module, batch: Any, device: torch.device, draws: BatchDraws | None = None) -> torch.Tensor:
+        """Scalar training loss of one batch from the training loader (model may be wrapped, e.g. DDP).
+        ``draws``: where the batch sits in the global batch, for batched augmentation's random values."""

@@ -22,18 +22,32 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader
 
 from ..config import Config
-from ..io import write_json_atomic
+from ..data.batch_transforms import BatchDraws
+from ..io import remove_stale_temp_files, write_json_atomic
 from ..models.hub import describe, save_pretrained
 from . import distributed as dist
-from .checkpoint import latest_valid_checkpoint, rng_state, save_checkpoint, set_rng_state
+from .checkpoint import clean_checkpoint_dir, latest_valid_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .evaluation import Evaluator, evaluate
 from .logging import MetricWriter, progress_bar
 from .optim import build_optimizer, constant_after_warmup, param_groups, set_lr, warmup_cosine
 from .parallel import full_training_state, load_full_training_state, shard_model, training_module
 from .precision import autocast, bf16_is_native
+from .run_dir import config_changes, model_changes, refuse_changes
 from .sampler import EpochBatchSampler
 from .signals import StopSignal
 from .task import Task
+
+
+def seed_rank_streams(seed: int, rank: int) -> None:
+    """Give rank ``rank`` its own global random streams (Python, NumPy, torch), derived from ``seed``."""
+    import random
+
+    import numpy as np
+
+    mixed = (seed * 1_000_003 + rank * 998_244_353) % (2**63 - 1)
+    random.seed(mixed)
+    np.random.seed(mixed % 2**32)
+    torch.manual_seed(mixed)
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -61,6 +75,9 @@ class Progress:
     batch_in_epoch: int = 0
     best: float | None = None
     skipped_steps: int = 0
+    consecutive_skips: int = 0
+    wall_time_s: float = 0.0  # training time over every session of the run (kept across resumes)
+    images_seen: int = 0  # training images over every session and process
     last_eval: dict[str, float] = field(default_factory=dict)
 
 
@@ -74,13 +91,15 @@ class Trainer:
         self.cfg, self.task, self.run_dir = cfg, task, Path(run_dir)
         self.evaluators = list(evaluators)
         t, o = cfg.train, cfg.optim
-        self.dist = dist.init_distributed(t.device)
+        self.dist = dist.init_distributed(t.device, t.dist_timeout_s)
         self.device = self.dist.device
         if t.batch_size % self.dist.world_size:
             raise ValueError(
                 f"train.batch_size={t.batch_size} (the global batch) is not divisible by the {self.dist.world_size} processes"
             )
         self.rank_batch = t.batch_size // self.dist.world_size
+        if self.dist.rank > 0:  # every rank built the same model from the seed; from here each draws its own
+            seed_rank_streams(t.seed, self.dist.rank)  # drop path, mixup, diffusion noise (rank 0 keeps the seed's)
         if t.precision == "bf16" and not bf16_is_native(self.device) and self.dist.is_main:
             warnings.warn(
                 f"train.precision=bf16 on a {self.device.type} without native bf16 matmuls is emulated and much slower "
@@ -160,8 +179,15 @@ class Trainer:
             set_rng_state(rngs[0])
             torch.manual_seed(self.cfg.train.seed + 7919 * self.progress.step + self.dist.rank)
 
+    def _account_time(self) -> None:
+        """Add the time since the last call to the run's total (so a resumed run reports all its sessions)."""
+        now = time.perf_counter()
+        self.progress.wall_time_s += now - self._clock
+        self._clock = now
+
     def save(self) -> Path | None:
         """Write a checkpoint (rank 0) after gathering the state from every rank."""
+        self._account_time()
         state = self.state_dict()
         path = None
         if self.dist.is_main:
@@ -207,23 +233,42 @@ class Trainer:
 
     # ---- the loop ---------------------------------------------------------------------------
 
-    def fit(self) -> dict[str, Any]:
-        """Train to the end (or to ``train.max_steps``, or a stop signal); returns the run summary."""
+    def resume_state(self) -> dict[str, Any] | None:
+        """The newest valid checkpoint of the run directory (None: a fresh start), refused with the differing
+        keys named when it was written by another config or for another model."""
+        if self.dist.is_main:  # what a killed write left behind (the run directory's lock is held)
+            clean_checkpoint_dir(self.run_dir)
+            for folder in (self.run_dir, self.run_dir / "final", self.run_dir / "best"):
+                remove_stale_temp_files(folder)
+        dist.barrier(self.dist)
+        state = latest_valid_checkpoint(self.run_dir, "cpu")
+        if state is not None:
+            refuse_changes(config_changes(state["config"], self.cfg.to_dict()), self.run_dir, "config")
+            refuse_changes(model_changes(state["model_description"], describe(self.model)), self.run_dir, "model")
+        return state
+
+    def fit(self, resumed: dict[str, Any] | bool | None = True) -> dict[str, Any]:
+        """Train to the end (or to ``train.max_steps``, or a stop signal); returns the run summary.
+
+        ``resumed``: the state from :meth:`resume_state` (None: start fresh); by default it is looked up here.
+        """
         t = self.cfg.train
-        resumed = latest_valid_checkpoint(self.run_dir, "cpu")
+        if resumed is True:
+            resumed = self.resume_state()
         if resumed is not None:
             self.load_state_dict(resumed)
             if self.dist.is_main:
                 print(f"resuming from {resumed['path']} (step {self.progress.step}, epoch {self.progress.epoch})")
-        writer = MetricWriter(self.run_dir) if self.dist.is_main else None
-        bar = progress_bar(self.total_steps, self.progress.step, t.progress and self.dist.is_main)
-        start, images_seen = time.perf_counter(), 0
+        resume_step = self.progress.step if resumed is not None else None
+        writer = MetricWriter(self.run_dir, resume_step=resume_step) if self.dist.is_main else None
+        bar = progress_bar(self.total_steps, self.progress.step, self.dist.is_main, t.progress, self.steps_per_epoch)
+        self._clock = time.perf_counter()
         stop_reason = "finished"
         self.model.train()
         try:
             with StopSignal() as stop:
                 while self.progress.epoch < t.epochs:
-                    images_seen += self._train_epoch(writer, bar, stop)
+                    self._train_epoch(writer, bar, stop)
                     requested = dist.any_rank(stop.requested is not None, self.dist)
                     if requested or (t.max_steps is not None and self.progress.step >= t.max_steps):
                         stop_reason = (
@@ -250,7 +295,8 @@ class Trainer:
             bar.close()
             if writer is not None:
                 writer.close()
-        wall = time.perf_counter() - start
+        self._account_time()
+        wall, images = self.progress.wall_time_s, self.progress.images_seen
         summary = {
             "status": stop_reason,
             "step": self.progress.step,
@@ -258,7 +304,7 @@ class Trainer:
             "skipped_steps": self.progress.skipped_steps,
             "world_size": self.dist.world_size,
             "wall_time_s": round(wall, 2),
-            "train_images_per_s": round(images_seen * self.dist.world_size / wall, 2) if wall > 0 else None,
+            "train_images_per_s": round(images / wall, 2) if wall > 0 else None,
             "final": self.progress.last_eval,  # kept in checkpoints: a re-run of a finished run reports it too
             "best": {self.task.main_metric: self.progress.best},
             "paper": self.cfg.paper.metrics,
@@ -270,21 +316,22 @@ class Trainer:
         dist.barrier(self.dist)
         return summary
 
-    def _train_epoch(self, writer: MetricWriter | None, bar, stop: StopSignal) -> int:
-        """One epoch from the current position; returns the images this process consumed."""
+    def _train_epoch(self, writer: MetricWriter | None, bar, stop: StopSignal) -> None:
+        """One epoch from the current position."""
         t, p = self.cfg.train, self.progress
         loader = self._loader(self.task.train_set, self._sampler(p.epoch, p.batch_in_epoch))
-        seen, window_loss, window_batches, window_start = 0, 0.0, 0, time.perf_counter()
+        window_loss, window_batches, window_start = 0.0, 0, time.perf_counter()
         set_lr(self.optimizer, self._lr_at(p.step))
         for batch in loader:
+            draws = BatchDraws(t.seed, p.epoch, p.batch_in_epoch, self.dist.rank, self.dist.world_size)
             p.batch_in_epoch += 1
             last_micro = p.batch_in_epoch % t.accum_steps == 0
             sync = last_micro or not hasattr(self.train_model, "no_sync")
             with self.train_model.no_sync() if not sync else nullcontext():  # DDP: all-reduce on the last micro-batch only
                 with autocast(t.precision, self.device):
-                    loss = self.task.loss(self.train_model, batch, self.device)
+                    loss = self.task.loss(self.train_model, batch, self.device, draws)
                 (loss / t.accum_steps).backward()
-            seen += len(batch[0])
+            p.images_seen += len(batch[0]) * self.dist.world_size
             window_batches += 1
             window_loss = window_loss + loss.detach().float()
             if not last_micro:
@@ -311,7 +358,6 @@ class Trainer:
                 self.save()
             if dist.any_rank(stop.requested is not None, self.dist) or (t.max_steps is not None and p.step >= t.max_steps):
                 break
-        return seen
 
     def _lr_at(self, step: int) -> float:
         if self.cfg.optim.schedule == "constant":
@@ -330,10 +376,19 @@ class Trainer:
                     f"{self.run_dir / 'checkpoints'} is intact. Lower optim.lr, set optim.clip_grad, or check the data "
                     "(train.on_nonfinite=skip skips such steps instead)"
                 )
-            warnings.warn(f"skipping step {step}: non-finite gradient norm ({norm.item()})", stacklevel=2)
             self.progress.skipped_steps += 1
+            self.progress.consecutive_skips += 1
+            limit = self.cfg.train.max_consecutive_skips
+            if self.progress.consecutive_skips >= limit:
+                raise NonFiniteLossError(
+                    f"{limit} steps in a row had a non-finite gradient norm (the last at step {step}): the run is not "
+                    "learning. Lower optim.lr, set optim.clip_grad, or check the data; the last good checkpoint is intact "
+                    "(train.max_consecutive_skips sets this limit)"
+                )
+            warnings.warn(f"skipping step {step}: non-finite gradient norm ({norm.item()})", stacklevel=2)
             self.optimizer.zero_grad(set_to_none=True)
             return
+        self.progress.consecutive_skips = 0
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         if self.ema is not None:

@@ -54,18 +54,43 @@ def to_images(x: torch.Tensor, cfg: Config, vae_dir: str | None, device: torch.d
     return images.expand(-1, 3, -1, -1) if images.shape[1] == 1 else images
 
 
-def save_grid(images: torch.Tensor, path: Path, nrow: int | None = None, min_side: int = 256) -> None:
-    """uint8 (N, 3, H, W) -> a PNG grid of ``nrow`` (default ⌈√N⌉) columns, upscaled (nearest) so a tile is at
-    least ``min_side``/8 px."""
-    from PIL import Image
+def figure_grid(images: torch.Tensor, nrow: int | None = None, min_side: int = 256, column_labels: list[str] | None = None):
+    """uint8 (N, 3, H, W) -> a Figure of the grid, ``nrow`` (default ⌈√N⌉) columns, each tile at least ``min_side``/8
+    px (integer upscaling); ``column_labels`` names each column (e.g. the class every sample in it was drawn for)."""
     from torchvision.utils import make_grid
 
-    n = len(images)
-    grid = make_grid(images, nrow=nrow or math.ceil(math.sqrt(n)), padding=1, pad_value=255)
-    scale = max(1, math.ceil(min_side / 8 / images.shape[-1]))
-    picture = Image.fromarray(grid.permute(1, 2, 0).numpy()).resize((grid.shape[2] * scale, grid.shape[1] * scale), Image.NEAREST)
-    with atomic_path(path) as tmp:
-        picture.save(tmp, format="PNG")
+    from ..plotting import figure
+
+    n, h = len(images), images.shape[-2]
+    columns = nrow or math.ceil(math.sqrt(n))
+    grid = make_grid(images, nrow=columns, padding=1, pad_value=255).permute(1, 2, 0).numpy()
+    scale, dpi = max(1, math.ceil(min_side / 8 / h)), 100
+    fig, axes = figure(size=(grid.shape[1] * scale / dpi + 0.8, grid.shape[0] * scale / dpi + 0.8))
+    ax = axes[0, 0]
+    ax.imshow(grid, interpolation="nearest")
+    ax.set_yticks([])
+    if column_labels:
+        column_labels, step = column_labels[: min(columns, n)], images.shape[-1] + 1
+        ax.set_xticks([1 + c * step + (step - 2) / 2 for c in range(len(column_labels))], column_labels, fontsize=8)
+        ax.xaxis.tick_top()
+        ax.xaxis.set_label_position("top")
+        ax.set_xlabel("class label (one class per column)", fontsize=8)
+        ax.set_ylabel(f"samples ({math.ceil(n / columns)} per class)", fontsize=8)
+        ax.tick_params(length=0)
+    else:
+        ax.set_xticks([])
+        ax.set_axis_off()
+    return fig, dpi
+
+
+def save_grid(
+    images: torch.Tensor, path: Path, nrow: int | None = None, min_side: int = 256, column_labels: list[str] | None = None
+) -> Path:
+    """Write :func:`figure_grid` as a PNG at its tiles' pixel scale."""
+    from ..plotting import save_figure
+
+    fig, dpi = figure_grid(images, nrow, min_side, column_labels)
+    return save_figure(fig, path, dpi=dpi)
 
 
 def save_npz(path: Path, images: np.ndarray, labels: np.ndarray) -> None:
@@ -105,7 +130,9 @@ def sample_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, opt
     if rank == 0:
         save_npz(out / "samples.npz", images, labels)
         columns = len(opts.classes) if opts.classes else 8  # with --classes, one class per column
-        save_grid(torch.from_numpy(images[: columns * 8]).permute(0, 3, 1, 2), out / "grid.png", nrow=columns)
+        labels_shown = [str(c) for c in opts.classes] if opts.classes else None
+        grid = torch.from_numpy(images[: columns * 8]).permute(0, 3, 1, 2)
+        save_grid(grid, out / "grid.png", nrow=columns, column_labels=labels_shown)
         write_json_atomic(out / "samples.json", {**info, "checkpoint": str(checkpoint), "shape": list(images.shape)})
     return {**info, "npz": str(out / "samples.npz"), "grid": str(out / "grid.png")}
 

@@ -70,7 +70,9 @@ def compute_features(net: FeatureNet, path: str | os.PathLike, batch_size: int =
     if progress:
         from tqdm.auto import tqdm
 
-        batches = tqdm(batches, total=-(-shape[0] // batch_size), desc=f"features of {Path(path).name}", leave=False)
+        batches = tqdm(
+            batches, total=-(-shape[0] // batch_size), desc=f"features of {Path(path).name}", leave=False, disable=None
+        )
     return concat_features([net(b) for b in batches])
 
 
@@ -139,6 +141,13 @@ def score_samples(feats: Features, ref: dict[str, np.ndarray]) -> dict[str, floa
     return result
 
 
+def require_batches(samples_path: str | os.PathLike, ref_path: str | os.PathLike) -> None:
+    """A FileNotFoundError naming the sample or reference batch that is missing."""
+    for what, path in (("sample batch", samples_path), ("reference batch", ref_path)):
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"{what} {path} does not exist (expected an .npz with arr_0: uint8 N x H x W x 3)")
+
+
 def evaluate_samples(
     net: FeatureNet,
     samples_path: str | os.PathLike,
@@ -148,6 +157,7 @@ def evaluate_samples(
     progress: bool = False,
 ) -> dict[str, float | int | str | None]:
     """FID, sFID, Inception Score, precision and recall of a sample batch against a reference batch."""
+    require_batches(samples_path, ref_path)
     ref = reference_statistics(net, ref_path, cache_dir, batch_size, progress)
     return {**score_samples(compute_features(net, samples_path, batch_size, progress), ref), "features": net.name}
 

@@ -28,6 +28,7 @@ import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from ..errors import first_line
 from .base import block_indices, capture_config, to_2tuple
 from .layers import Attention, Mlp
 from .pos_embed import sincos_2d
@@ -338,7 +339,7 @@ def load_reference_checkpoint(path: str | os.PathLike, num_heads: int | None = N
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         raise ValueError(
-            f"{path} holds objects besides tensors ({str(e).splitlines()[0]}); extract its 'ema' state dict with a "
+            f"{path} holds objects besides tensors ({first_line(e)}); extract its 'ema' state dict with a "
             "trusted script (torch.save(ckpt['ema'], 'ema.pt')) and load that"
         ) from None
     if "ema" in state and isinstance(state["ema"], dict):

@@ -1,20 +1,31 @@
-"""Model files: ``model.safetensors`` (weights) + ``config.json`` (how to rebuild). No pickle, ever."""
+"""Model files: ``model.safetensors`` (weights) + ``config.json`` (how to rebuild). No pickle, ever.
+
+A model lives in a folder, or in a Hugging Face Hub repository holding the same two files: pass
+``"ORG/NAME"`` (or ``"hf-hub:ORG/NAME"``, optionally ``@REVISION``) to :func:`from_pretrained`; the files
+come through the ``huggingface_hub`` cache (``HF_HUB_CACHE``), and with ``HF_HUB_OFFLINE=1`` from that
+cache only. :func:`save_pretrained` uploads with an explicit ``"hf-hub:ORG/NAME"`` (a bare name is a folder).
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import tempfile
 from pathlib import Path
 from typing import Any
 
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from ..errors import first_line
 from ..io import atomic_path, write_json_atomic
 from .registry import family_of, get_family
 
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
+HUB_PREFIX = "hf-hub:"
+REPO_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+(@[\w./-]+)?")
 
 
 # Constructor arguments renamed since older model files were written: architecture -> {old: new}.
@@ -35,11 +46,17 @@ def upgrade_config(architecture: str, config: dict[str, Any]) -> dict[str, Any]:
     return config
 
 
-def save_pretrained(model: nn.Module, directory: str | os.PathLike, state_dict: dict | None = None) -> Path:
-    """Write ``directory/model.safetensors`` and ``directory/config.json`` atomically.
+def save_pretrained(model: nn.Module, directory: str | os.PathLike, state_dict: dict | None = None) -> Path | str:
+    """Write ``directory/model.safetensors`` and ``directory/config.json`` atomically; returns ``directory``.
 
     ``state_dict`` (optional) replaces ``model.state_dict()``, e.g. a full state gathered from FSDP shards.
+    ``directory="hf-hub:ORG/NAME"`` uploads the two files to that Hub repository instead (created if
+    needed; needs the network and a login) and returns the commit's URL.
     """
+    if isinstance(directory, str) and directory.startswith(HUB_PREFIX):
+        with tempfile.TemporaryDirectory(prefix="pixelvit-push-") as tmp:
+            save_pretrained(model, tmp, state_dict)
+            return upload_folder(tmp, directory.removeprefix(HUB_PREFIX), "Add pixelvit model")
     directory = Path(directory)
     state = model.state_dict() if state_dict is None else state_dict
     tensors = {k: v.detach().contiguous().cpu() for k, v in state.items()}
@@ -49,22 +66,103 @@ def save_pretrained(model: nn.Module, directory: str | os.PathLike, state_dict: 
     return directory
 
 
-def from_pretrained(directory: str | os.PathLike, **overrides: Any) -> nn.Module:
+def from_pretrained(source: str | os.PathLike, revision: str | None = None, **overrides: Any) -> nn.Module:
     """Rebuild a model saved by :func:`save_pretrained` and load its weights (strict).
 
-    ``overrides`` change constructor arguments that do not alter the weights' shapes
-    (e.g. ``drop_path_rate``).
+    ``source``: a model folder, or a Hub repo id ``"ORG/NAME"`` / ``"hf-hub:ORG/NAME[@REVISION]"``
+    (downloaded through the hub cache; ``revision`` picks a branch, tag or commit). ``overrides``
+    change constructor arguments that do not alter the weights' shapes (e.g. ``drop_path_rate``).
     """
-    directory = Path(directory)
+    repo_id = hub_repo_id(source)
+    directory = download_model_files(repo_id, revision) if repo_id else Path(source)
     config_path, weights_path = directory / CONFIG_NAME, directory / WEIGHTS_NAME
     for p in (config_path, weights_path):
         if not p.is_file():
             raise FileNotFoundError(
                 f"{p} not found: a model directory holds {CONFIG_NAME} and {WEIGHTS_NAME} (see save_pretrained)"
             )
-    model = build_from_description(json.loads(config_path.read_text()), str(config_path), **overrides)
-    model.load_state_dict(load_file(str(weights_path)), strict=True)
+    try:
+        meta = json.loads(config_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{config_path} is not valid JSON ({first_line(e)})") from None
+    if not isinstance(meta, dict):
+        raise ValueError(f"{config_path} must hold a JSON object with 'architecture' and 'config', got {type(meta).__name__}")
+    if "config" not in meta:
+        hint = (
+            f"; it is timm's (architecture {meta.get('architecture')!r}): open it with "
+            f"timm.create_model('local-dir:{directory}'), or start a pixelvit ViT from it with model.init_from"
+            if "pretrained_cfg" in meta
+            else ""
+        )
+        raise ValueError(f"{config_path} is not a pixelvit model description (no 'config' entry){hint}")
+    model = build_from_description(meta, str(config_path), **overrides)
+    try:
+        weights = load_file(str(weights_path))
+    except Exception as e:  # safetensors raises its own SafetensorError (and OSError, ValueError) on a bad file
+        raise ValueError(f"{weights_path} is not a readable safetensors file ({first_line(e)})") from None
+    try:
+        model.load_state_dict(weights, strict=True)
+    except RuntimeError as e:
+        raise ValueError(f"{weights_path} does not hold the weights {config_path.name} describes ({first_line(e)})") from None
     return model
+
+
+def hub_repo_id(source: str | os.PathLike) -> str | None:
+    """The Hub repo id ``source`` names, or None for a folder.
+
+    ``"hf-hub:ORG/NAME"`` is always a repo; a bare ``"ORG/NAME"`` is one unless such a folder exists;
+    a ``Path`` is always a folder.
+    """
+    if not isinstance(source, str):
+        return None
+    if source.startswith(HUB_PREFIX):
+        repo_id = source.removeprefix(HUB_PREFIX)
+        if not REPO_ID.fullmatch(repo_id):
+            raise ValueError(f"{source!r}: a Hub repository is named hf-hub:ORG/NAME (optionally @REVISION)")
+        return repo_id
+    return source if REPO_ID.fullmatch(source) and not Path(source).exists() else None
+
+
+def download_model_files(
+    repo_id: str, revision: str | None = None, filenames: tuple[str, ...] = (CONFIG_NAME, WEIGHTS_NAME)
+) -> Path:
+    """Fetch ``filenames`` of Hub repo ``repo_id`` (``ORG/NAME[@REVISION]``) through the hub library's cache;
+    returns the cached snapshot folder holding them. With ``HF_HUB_OFFLINE=1`` only the cache is read."""
+    from huggingface_hub import constants, hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError
+
+    repo, _, pinned = repo_id.partition("@")
+    revision = revision or pinned or None
+    try:
+        paths = [Path(hf_hub_download(repo, name, revision=revision)) for name in filenames]
+    except (EntryNotFoundError, OSError) as e:
+        where = f"{repo}" + (f"@{revision}" if revision else "")
+        if constants.HF_HUB_OFFLINE:
+            reason = (
+                f"not in the local Hugging Face cache ({constants.HF_HUB_CACHE}) and HF_HUB_OFFLINE=1 forbids downloading; "
+                "download it once with the network on (unset HF_HUB_OFFLINE), or pass a local model folder"
+            )
+        else:
+            reason = f"out of reach ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else 'no details'})"
+        raise FileNotFoundError(f"{where}: no local folder of that name, and the Hub repository's files are {reason}") from None
+    return paths[0].parent
+
+
+def upload_folder(folder: str | os.PathLike, repo_id: str, message: str) -> str:
+    """Upload every file of ``folder`` to Hub repo ``repo_id`` (created if missing); returns the commit URL.
+
+    Refused with a ``ValueError`` under ``HF_HUB_OFFLINE=1``."""
+    from huggingface_hub import HfApi, constants
+
+    if constants.HF_HUB_OFFLINE:
+        raise ValueError(
+            f"HF_HUB_OFFLINE=1 is set: uploading to {repo_id} needs the network. Unset it (and log in: `hf auth login`), "
+            "or only write the repository folder (pixelvit push --dry-run)"
+        )
+    api = HfApi()
+    api.create_repo(repo_id, exist_ok=True)
+    info = api.upload_folder(repo_id=repo_id, folder_path=str(folder), commit_message=message)
+    return str(getattr(info, "commit_url", None) or f"https://huggingface.co/{repo_id}")
 
 
 def describe(model: nn.Module) -> dict:
@@ -73,9 +171,40 @@ def describe(model: nn.Module) -> dict:
 
 
 def build_from_description(meta: dict, source: str = "model description", **overrides: Any) -> nn.Module:
-    """Inverse of :func:`describe` (fresh weights); also reads descriptions written by older versions."""
+    """Inverse of :func:`describe` (fresh weights); also reads descriptions written by older versions.
+
+    The description is checked before anything is built: a wrong type, an absurd size or an argument the
+    family does not take is a ``ValueError`` naming ``source`` and the key.
+    """
+    if not isinstance(meta, dict) or not isinstance(meta.get("config"), dict):
+        raise ValueError(f"{source}: a model description is {{'architecture': ..., 'config': {{...}}}}, got {meta!r:.120}")
     try:
         family = get_family(meta.get("architecture"))
     except ValueError as e:
         raise ValueError(f"{source}: {e}") from None
-    return family.cls(**{**upgrade_config(family.name, meta["config"]), **overrides})
+    config = {**upgrade_config(family.name, meta["config"]), **overrides}
+    check_sizes(config, source)
+    try:
+        return family.cls(**config)
+    except (TypeError, ValueError, KeyError, OverflowError) as e:
+        raise ValueError(f"{source} does not describe a buildable {family.name} model: {first_line(e)}") from None
+
+
+SIZE_LIMITS = {"embed_dim": 65536, "depth": 1024, "num_heads": 1024, "patch_size": 4096, "in_chans": 4096,
+               "num_classes": 10_000_000, "out_channels": 4096, "decoder_embed_dim": 65536, "decoder_depth": 1024,
+               "decoder_num_heads": 1024}  # fmt: skip
+
+
+def check_sizes(config: dict[str, Any], source: str) -> None:
+    """Integer sizes in range and ``img_size`` a positive [H, W] before any tensor is allocated."""
+    for key, most in SIZE_LIMITS.items():
+        if key in config:
+            value = config[key]
+            low = 0 if key == "num_classes" else 1
+            if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= most:
+                raise ValueError(f"{source}: config.{key}={value!r} must be an integer in [{low}, {most}]")
+    size = config.get("img_size")
+    if size is not None:
+        sides = [size, size] if isinstance(size, int) and not isinstance(size, bool) else size
+        if not (isinstance(sides, list | tuple) and len(sides) == 2 and all(type(v) is int and 1 <= v <= 16384 for v in sides)):
+            raise ValueError(f"{source}: config.img_size={size!r} must be [height, width] with sides in [1, 16384]")

@@ -13,12 +13,13 @@ from torch import nn
 
 from ..config import MODEL_FIELDS, Config, ConfigError, TaskSchema
 from ..data import ArrayDataset, ImageArrays
+from ..data.batch_transforms import BatchDraws
 from ..data.splits import load_split
 from ..data.transforms import batch_augment, build_train_transform
 from ..engine.evaluation import Evaluation
 from ..engine.task import Task
 from ..metrics.classification import AccuracyMeter
-from ..models.registry import create_model, family_of_preset
+from ..models.registry import create_model, decode_variant, family_of_preset
 from .registry import TaskEntry, register_task
 
 ACCURACY_KS = (1, 5)
@@ -37,6 +38,19 @@ def check_model_name(cfg: Config, families: tuple[str, ...] = ("vit",)) -> None:
 
 def validate_classify(cfg: Config) -> None:
     check_model_name(cfg)
+    m = cfg.model
+    if m.token_keep < 1:
+        patch = m.patch_size or decode_variant(m.name)[1]["patch_size"]
+        tokens = (cfg.data.img_size[0] // patch) * (cfg.data.img_size[1] // patch)
+        if round(tokens * m.token_keep) < 1:
+            raise ConfigError(
+                f"model.token_keep={m.token_keep} keeps round({tokens} x {m.token_keep}) = 0 of the {tokens} tokens; "
+                f"keep at least one: model.token_keep >= {1 / tokens:.3g}"
+            )
+        if round(tokens * m.token_keep) >= tokens:
+            raise ConfigError(
+                f"model.token_keep={m.token_keep} keeps all {tokens} tokens: set 1.0 (no pixel dropout) or lower it"
+            )
 
 
 def model_overrides(cfg: Config) -> dict[str, Any]:
@@ -112,9 +126,9 @@ class ClassifyTask(Task):
         tokenizer = getattr(model, "module", model).patch_embed
         return tokenizer.normalize(images) if hasattr(tokenizer, "normalize") else images
 
-    def loss(self, model: nn.Module, batch: Any, device: torch.device) -> torch.Tensor:
+    def loss(self, model: nn.Module, batch: Any, device: torch.device, draws: BatchDraws | None = None) -> torch.Tensor:
         images, targets = (t.to(device, non_blocking=True) for t in batch)
-        x = self._inputs(model, batch_augment(self.augment, images))
+        x = self._inputs(model, batch_augment(self.augment, images, draws))
         if self.mixup is not None:
             if len(x) % 2:
                 raise ValueError("mixup/cutmix need an even train.batch_size")

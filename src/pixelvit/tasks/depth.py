@@ -20,6 +20,7 @@ from torch import nn
 
 from ..config import MODEL_FIELDS, Config, ConfigError, TaskSchema
 from ..data import ImageArrays
+from ..data.batch_transforms import BatchDraws
 from ..data.depth_dataset import DepthDataset
 from ..data.splits import load_split
 from ..data.transforms import build_train_transform
@@ -145,7 +146,7 @@ class DepthTask(Task):
         self.train_set = DepthDataset(train, photometric, hflip=cfg.augment.hflip)
         self.evaluation = depth_evaluation(test, cfg)
 
-    def loss(self, model: nn.Module, batch: Any, device: torch.device) -> torch.Tensor:
+    def loss(self, model: nn.Module, batch: Any, device: torch.device, draws: BatchDraws | None = None) -> torch.Tensor:
         images, depths = (t.to(device, non_blocking=True) for t in batch)
         return depth_loss(predict_depth(model, images), depths, self.cfg.depth.loss, self.cfg.depth.silog_lambda)
 

@@ -23,6 +23,7 @@ from torch.utils.data import Dataset
 
 from ..config import Config, ConfigError, TaskSchema
 from ..data import ArrayDataset
+from ..data.batch_transforms import BatchDraws
 from ..data.latents import LatentDataset, to_unit_range
 from ..data.transforms import build_train_transform
 from ..diffusion.gaussian import GaussianDiffusion
@@ -175,7 +176,7 @@ class DiffusionTask(Task):
         self.diffusion = create_diffusion("", d.num_timesteps, d.learn_sigma, d.noise_schedule)
         self.evaluation = diffusion_evaluation(eval_base, self.shape, cfg)
 
-    def loss(self, model: nn.Module, batch: Any, device: torch.device) -> torch.Tensor:
+    def loss(self, model: nn.Module, batch: Any, device: torch.device, draws: BatchDraws | None = None) -> torch.Tensor:
         x, y = batch
         x0, y = to_model_space(x.to(device, non_blocking=True)), y.to(device, non_blocking=True)
         t = torch.randint(0, self.diffusion.num_timesteps, (len(x0),), device=device)

@@ -20,6 +20,7 @@ from torch import nn
 
 from ..config import MODEL_FIELDS, Config, ConfigError, TaskSchema
 from ..data import ArrayDataset, ImageArrays
+from ..data.batch_transforms import BatchDraws
 from ..data.splits import load_split
 from ..data.transforms import batch_augment, build_train_transform
 from ..engine.evaluation import Evaluation
@@ -137,9 +138,9 @@ class MAETask(Task):
         self.evaluation = reconstruction_evaluation(test)
         self.augment = a
 
-    def loss(self, model: nn.Module, batch: Any, device: torch.device) -> torch.Tensor:
+    def loss(self, model: nn.Module, batch: Any, device: torch.device, draws: BatchDraws | None = None) -> torch.Tensor:
         images = batch[0].to(device, non_blocking=True)
-        return model(batch_augment(self.augment, images)).loss
+        return model(batch_augment(self.augment, images, draws)).loss
 
 
 def reconstruction_sums(model: nn.Module, batches: Iterable[Any], device: torch.device) -> torch.Tensor:

@@ -1,0 +1,67 @@
+"""Warnings before a run starts, one line each on stderr: a warm-up longer than the run, and more torch
+threads than the machine has free cores (two jobs side by side on 2 cores each ran 10-25x slower)."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import torch
+
+from ..config import Config
+
+
+def warmup_warning(cfg: Config, steps_per_epoch: int) -> str | None:
+    """A warning when the learning-rate warm-up does not end before the run does."""
+    o, t = cfg.optim, cfg.train
+    if o.warmup_epochs <= 0:
+        return None
+    if o.warmup_epochs >= t.epochs:
+        return (
+            f"optim.warmup_epochs={o.warmup_epochs:g} is not shorter than train.epochs={t.epochs}: the learning rate never "
+            "reaches its peak; lower optim.warmup_epochs for a short run"
+        )
+    warmup_steps = round(o.warmup_epochs * steps_per_epoch)
+    if t.max_steps is not None and warmup_steps > t.max_steps:
+        return (
+            f"the warm-up ({o.warmup_epochs:g} epochs = {warmup_steps} steps) is longer than train.max_steps={t.max_steps}: "
+            "the learning rate never reaches its peak; lower optim.warmup_epochs"
+        )
+    return None
+
+
+def free_cores() -> tuple[int, int, float]:
+    """(free cores, cores this process may use, 1-minute load average). Up to one core of the load is taken to be
+    this process itself (it has been loading data)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):
+        load = 0.0
+    return max(1, cores - round(max(0.0, load - 1.0))), cores, load
+
+
+def threads_warning(threads: int, free: int, cores: int, load: float) -> str | None:
+    """A warning when torch will run more threads than there are free cores."""
+    if threads <= free:
+        return None
+    return (
+        f"torch will use {threads} threads but only about {free} of this machine's {cores} cores are free (load {load:.1f}); "
+        f"jobs side by side then slow each other down many-fold: set OMP_NUM_THREADS={free} (or torch.set_num_threads({free}))"
+    )
+
+
+def warn_before_training(cfg: Config, train_images: int) -> list[str]:
+    """Print (rank 0 only) and return the warnings for a run about to train on ``train_images`` images."""
+    if int(os.environ.get("RANK", "0")) != 0:
+        return []
+    steps_per_epoch = max(1, train_images // cfg.train.batch_size // cfg.train.accum_steps)
+    on_gpu = cfg.train.device != "cpu" and torch.cuda.is_available()  # CPU threads then matter little
+    found = [warmup_warning(cfg, steps_per_epoch), None if on_gpu else threads_warning(torch.get_num_threads(), *free_cores())]
+    found = [w for w in found if w]
+    for w in found:
+        print(f"warning: {w}", file=sys.stderr)
+    return found

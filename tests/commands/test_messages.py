@@ -1,0 +1,117 @@
+"""What a user reads: eval says which model, split and images; rough edges are one clear line; the summary puts
+paper numbers beside the run's only when they are the same metrics; warnings before a run that cannot go well."""
+
+import json
+
+import pytest
+
+from pixelvit.commands import main
+from pixelvit.config import load_config
+from pixelvit.tasks.preflight import threads_warning, warmup_warning
+from pixelvit.tasks.training import format_summary, train_from_config
+
+TINY = ["model.embed_dim=16", "model.depth=1", "model.num_heads=2", "train.epochs=1", "train.batch_size=32",
+        "data.limit_train=64", "data.limit_eval=64", "train.progress=false", "optim.warmup_epochs=0"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("eval") / "run"
+    train_from_config(None, ["data.name=digits", "data.img_size=[8,8]", "model.name=vit_t/2", "train.precision=fp32",
+                             *TINY, f"run_dir={run_dir}"])  # fmt: skip
+    return run_dir
+
+
+def test_eval_says_which_model_split_and_images(run, capsys, one_thread):
+    assert main(["eval", str(run), "--device", "cpu"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[-3] == f"model: vit/2 (embed_dim 16, depth 1, num_heads 2), 8x8 input, 16 tokens ({run})"
+    assert out[-2] == "data: digits/test, 360 images"  # eval reads the whole split (data.limit_eval is training's)
+    assert out[-1].startswith("acc1: ")
+    assert main(["eval", str(run), "--split", "train", "--device", "cpu"]) == 0
+    assert "data: digits/train, 1437 images" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["{missing}"], "{missing} does not exist"),
+        (["{run}", "--data", "digits", "--root", "{missing}"], "--root {missing} does not exist"),
+        (["{run}", "--data", "cifar100"], "the model takes 8x8 images but cifar100's are 32x32"),
+    ],
+)
+def test_eval_errors_name_the_problem_and_never_suggest_config_keys(run, tmp_path, capsys, args, message):
+    fill = {"run": run, "missing": tmp_path / "missing"}
+    assert main(["eval", *(a.format(**fill) for a in args), "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("pixelvit eval: error: ") and message.format(**fill) in err
+    assert "data.img_size" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_fid_with_a_missing_reference_names_the_file(tmp_path, capsys):
+    import numpy as np
+
+    samples = tmp_path / "samples.npz"
+    np.savez(samples, arr_0=np.zeros((2, 8, 8, 3), np.uint8))
+    assert main(["fid", str(samples), str(tmp_path / "ref.npz"), "--features", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    expected = f"reference batch {tmp_path / 'ref.npz'} does not exist (expected an .npz with arr_0: uint8 N x H x W x 3)"
+    assert err.strip() == f"pixelvit fid: error: {expected}"
+
+
+def test_demo_labels_follow_its_runs_and_max_steps_is_a_clear_error(tmp_path, capsys, one_thread):
+    out = tmp_path / "demo"
+    assert main(["demo", "--patch-sizes", "2,4", "--out", str(out), *TINY]) == 0
+    rows = json.loads((out / "results.json").read_text())
+    assert [(r["patch_size"], r["tokens"], r["data"], r["img_size"], r["eval_images"], r["num_classes"]) for r in rows] == [
+        (2, 16, "digits", [8, 8], 64, 10),
+        (4, 4, "digits", [8, 8], 64, 10),
+    ]
+    assert (out / "accuracy_vs_patch.png").stat().st_size > 5000 and "| /2 | 16 |" in (out / "table.md").read_text()
+    capsys.readouterr()
+    assert main(["demo", "--patch-sizes", "2", "--out", str(tmp_path / "short"), *TINY, "train.max_steps=1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("pixelvit demo: error: the /2 run stopped before its last epoch (reached train.max_steps=1)")
+    assert "drop train.max_steps" in err and "Errno" not in err
+
+
+def summary(final, best, paper):
+    return {"status": "finished", "step": 1, "wall_time_s": 1.0, "final": final, "best": best, "paper": paper}
+
+
+def test_mae_pretraining_summary_does_not_put_a_fine_tuning_accuracy_beside_its_loss():
+    cfg = load_config("configs/mae/pretrain_vit_t1.yaml")
+    text = format_summary(cfg, summary({"loss": 0.365}, {"loss": 0.365}, cfg.paper.metrics))
+    assert "paper: acc1" not in text
+    (line,) = [x for x in text.splitlines() if "paper" in x]
+    assert line.startswith("paper values belong to another row (slides: Self-Supervised Learning with MAE")
+    assert line.endswith("acc1 86.00, acc5 97.10; this run reports loss")
+    cfg = load_config("configs/cifar100/vit_t1.yaml")
+    text = format_summary(cfg, summary({"acc1": 80.0, "acc5": 95.0}, {"acc1": 80.0}, cfg.paper.metrics))
+    assert text.splitlines()[-1] == "paper: acc1 85.10, acc5 96.40"
+
+
+def test_warmup_warnings():
+    cfg = load_config("configs/mae/pretrain_vit_t1.yaml", ["train.epochs=5"])
+    assert warmup_warning(cfg, 49).startswith("optim.warmup_epochs=40 is not shorter than train.epochs=5")
+    cfg = load_config("configs/mae/pretrain_vit_t1.yaml", ["train.max_steps=100"])
+    assert warmup_warning(cfg, 49) == (
+        "the warm-up (40 epochs = 1960 steps) is longer than train.max_steps=100: the learning rate never reaches its "
+        "peak; lower optim.warmup_epochs"
+    )
+    assert warmup_warning(load_config("configs/mae/pretrain_vit_t1.yaml"), 49) is None
+    assert warmup_warning(load_config(None, ["optim.warmup_epochs=0", "train.epochs=1"]), 10) is None
+
+
+def test_threads_warning_names_the_fix():
+    assert threads_warning(2, 2, 2, 0.5) is None
+    text = threads_warning(2, 1, 2, 3.0)
+    assert "torch will use 2 threads but only about 1 of this machine's 2 cores are free (load 3.0)" in text
+    assert "OMP_NUM_THREADS=1" in text and "torch.set_num_threads(1)" in text
+
+
+def test_a_run_whose_warmup_outlasts_it_warns_on_stderr(tmp_path, capsys, one_thread):
+    overrides = ["data.name=digits", "model.name=vit_t/4", "train.precision=fp32", *TINY, "optim.warmup_epochs=3"]
+    train_from_config(None, [*overrides, f"run_dir={tmp_path / 'run'}"])
+    err = capsys.readouterr().err
+    assert "warning: optim.warmup_epochs=3 is not shorter than train.epochs=1" in err

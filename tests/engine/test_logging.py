@@ -1,0 +1,23 @@
+"""The metrics log of a resumed run holds every step once."""
+
+import json
+
+from pixelvit.engine.logging import MetricWriter, read_metrics
+
+
+def test_a_resumed_writer_drops_what_the_killed_session_logged_after_its_checkpoint(tmp_path):
+    writer = MetricWriter(tmp_path, tensorboard=False)
+    for step in (1, 2, 3, 4, 5):
+        writer.log(step, "train", {"loss": 1.0 / step})
+    writer.log(4, "eval", {"acc1": 50.0})
+    writer.close()
+    with open(tmp_path / "metrics.jsonl", "a") as f:
+        f.write('{"step": 6, "tag": "tra')  # a line torn by the kill
+    resumed = MetricWriter(tmp_path, tensorboard=False, resume_step=3)  # the last checkpoint was at step 3
+    for step in (4, 5, 6):
+        resumed.log(step, "train", {"loss": 0.5})
+    resumed.close()
+    records = read_metrics(tmp_path)
+    assert [(r["tag"], r["step"]) for r in records] == [("train", s) for s in (1, 2, 3, 4, 5, 6)]
+    assert [r["loss"] for r in records][3:] == [0.5, 0.5, 0.5]
+    assert all(json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines())
