@@ -32,7 +32,7 @@ def test_defaults_and_overrides(tmp_path):
         ("optimizer.lr=1", r"unknown key optimizer\. Did you mean optim"),
         ("model.patch_size=two", r"model\.patch_size must be a int, got 'two'"),
         ("model.pos_embed=rope", r"model\.pos_embed='rope' is not a valid choice; choose one of: learned, sincos, none"),
-        ("train.precision=fp16", "choose one of: fp32, bf16"),
+        ("train.precision=fp16", "choose one of: auto, fp32, bf16"),
         ("optim.lr=-1", r"optim\.lr=-1\.0 must be > 0"),
         ("model.drop_path_rate=1.5", r"drop_path_rate=1\.5 must be in \[0, 1\)"),
         ("model.name=vit_q/1", "model.name: unknown model 'vit_q/1'"),

@@ -109,6 +109,17 @@ class OptimConfig:
 
 
 @dataclass
+class StageConfig:
+    """One stage of a staged run (``train.stages``): train at ``patch_size`` for ``epochs`` epochs; ``lr`` and
+    ``warmup_epochs``, when set, replace ``optim.lr`` / ``optim.warmup_epochs`` for this stage."""
+
+    patch_size: int = 1
+    epochs: int = 1
+    lr: float | None = None
+    warmup_epochs: float | None = None
+
+
+@dataclass
 class TrainConfig:
     """The loop: length, batch, precision, evaluation, checkpoints, scale-out.
 
@@ -120,13 +131,13 @@ class TrainConfig:
     batch_size: int = 64
     accum_steps: int = 1
     max_steps: int | None = None
-    precision: Literal["fp32", "bf16"] = "bf16"
+    precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: bf16 where the device runs it natively, else fp32
     device: str = "auto"
     seed: int = 0
     ema_decay: float | None = None
     ema_warmup: bool = False  # decay min(ema_decay, (1 + n) / (10 + n)) at update n, so short runs forget the init
     fsdp: bool = False  # shard parameters, gradients and optimizer state (FSDP2) instead of DDP
-    compile: bool = False  # torch.compile the model for training
+    compile: Literal["auto", True, False] = "auto"  # torch.compile the model for training; auto: where it pays
     on_nonfinite: Literal["stop", "skip"] = "stop"  # a NaN/inf gradient: stop the run, or skip the step
     max_consecutive_skips: int = 20  # with on_nonfinite=skip: stop after this many skipped steps in a row
     dist_timeout_s: float = 300.0  # a collective waiting longer (a lost or frozen rank) ends the job with an error
@@ -135,6 +146,7 @@ class TrainConfig:
     keep_checkpoints: int = 2
     log_every_steps: int = 20
     progress: bool = True
+    stages: list[StageConfig] = field(default_factory=list)  # staged patch sizes, one resumable run (tasks/stages.py)
 
 
 @dataclass
@@ -432,10 +444,12 @@ def _scalar(tp: type, value: Any, key: str) -> Any:
         if isinstance(value, bool):
             return value
     elif tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
         if isinstance(value, float) and value.is_integer():
-            return int(value)
+            value = int(value)
+        if isinstance(value, int) and not isinstance(value, bool):
+            if abs(value) >= 2**63:
+                raise ConfigError(f"{key}={value} is out of range (an integer below 2^63)")
+            return value
     elif tp is float:
         number = None
         if isinstance(value, int | float) and not isinstance(value, bool):
@@ -524,10 +538,20 @@ def validate(cfg: Config) -> None:
     _check(o.lr is None or o.min_lr <= o.lr, f"optim.min_lr={o.min_lr} must not exceed optim.lr={o.lr}")
     _check(t.epochs >= 1, f"train.epochs={t.epochs} must be >= 1")
     _check(0 <= t.seed < 2**63, f"train.seed={t.seed} must be in [0, 2^63)")
+    _check(t.compile == "auto" or isinstance(t.compile, bool), f"train.compile={t.compile!r}: choose auto, true or false")
     _check(t.max_consecutive_skips >= 1, f"train.max_consecutive_skips={t.max_consecutive_skips} must be >= 1")
     _check(t.dist_timeout_s > 0, f"train.dist_timeout_s={t.dist_timeout_s} must be > 0")
     _check(t.batch_size >= 1 and t.accum_steps >= 1, "train.batch_size and train.accum_steps must be >= 1")
     _check(t.max_steps is None or t.max_steps >= 1, f"train.max_steps={t.max_steps} must be >= 1 or null")
+    _check(not t.stages or cfg.task == "classify", f"train.stages works with task classify, not {cfg.task}")
+    for i, stage in enumerate(t.stages):
+        _check(stage.patch_size >= 1 and stage.epochs >= 1,
+               f"train.stages[{i}]: patch_size and epochs must be >= 1, got {stage.patch_size} and {stage.epochs}")  # fmt: skip
+        _check(d.img_size[0] % stage.patch_size == 0 and d.img_size[1] % stage.patch_size == 0,
+               f"train.stages[{i}].patch_size={stage.patch_size} does not divide data.img_size={d.img_size}")  # fmt: skip
+        _check(stage.lr is None or 0 < stage.lr >= o.min_lr,
+               f"train.stages[{i}].lr={stage.lr} must be > 0 and not below optim.min_lr={o.min_lr}, or null")  # fmt: skip
+        _check(stage.warmup_epochs is None or stage.warmup_epochs >= 0, f"train.stages[{i}].warmup_epochs must be >= 0 or null")
     _check(t.ema_decay is None or 0 < t.ema_decay < 1, f"train.ema_decay={t.ema_decay} must be in (0, 1) or null")
     _check(t.eval_every >= 1 and t.log_every_steps >= 1, "train.eval_every and train.log_every_steps must be >= 1")
     _check(

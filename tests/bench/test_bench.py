@@ -1,12 +1,18 @@
-"""The benchmark suite: measurements are sane and the report compares against timm."""
+"""The benchmark suite: measurements are sane, the report compares against timm eager and compiled, the GPU check's
+dry mode runs on a CPU."""
 
 import json
 
 import pytest
 import torch
 
-from pixelvit.bench.measure import PeakMemory, count_flops, median_time
+from fixtures.fabricate import make_fashion_mnist
+from pixelvit.bench.measure import PeakMemory, count_flops, median_time, shape_ceiling
+from pixelvit.bench.suite import Shape
 from pixelvit.commands import main
+from pixelvit.config import ConfigError
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: one thread is faster on a shared 2-core machine
 
 
 def test_flop_count_of_a_matmul_is_exact():
@@ -24,26 +30,57 @@ def test_median_time_and_peak_memory_see_an_allocation():
         assert memory.bytes >= 48 * 2**20
 
 
+def test_shape_ceiling_and_case_parsing():
+    assert shape_ceiling(torch.device("cpu"), torch.float32, rows=64, width=16, repeats=1) > 0
+    assert Shape.parse("vit_t/1@64:2") == Shape("vit_t/1", 64, 2) and Shape.parse("vit_t/1@64:2").tokens == 4096
+    with pytest.raises(ConfigError, match="PRESET@IMG:BATCH"):
+        Shape.parse("vit_t/1:32")
+
+
 def test_bench_command_writes_a_report_with_timm_ratios(tmp_path, capsys):
-    args = ["bench", "--presets", "vit_t/2", "--img-sizes", "4", "--batches", "2", "--precisions", "fp32",
-            "--modes", "train,infer", "--scaling-sizes", "4,8", "--warmup", "1", "--repeats", "1", "--device", "cpu",
+    args = ["bench", "--cases", "vit_t/2@4:2", "--precisions", "fp32", "--modes", "train,infer", "--scaling-sizes", "4,8",
+            "--warmup", "0", "--repeats", "1", "--compiled", "none", "--in-process", "--device", "cpu",
             "--out", str(tmp_path)]  # fmt: skip
     assert main(args) == 0
     report = json.loads((tmp_path / "bench.json").read_text())
-    impls = {(r["impl"], r["mode"]) for r in report["results"]}
-    assert impls == {("pixelvit", "train"), ("timm", "train"), ("pixelvit", "infer"), ("timm", "infer")}
+    variants = {(r["impl"], r["mode"], r["compiled"]) for r in report["results"]}
+    assert variants == {(i, m, False) for i in ("pixelvit", "timm") for m in ("train", "infer")}
     for r in report["results"]:
-        assert r["images_per_s"] > 0 and r["tflops"] > 0 and 0 < r["peak_fraction"] < 5
-        assert r["tokens"] == 4
+        assert r["error"] is None and r["images_per_s"] > 0 and r["tflops"] > 0 and r["tokens"] == 4
+        assert 0 < r["peak_fraction"] < 5 and r["shape_fraction"] > 0
+    assert list(report["shape_ceiling_tflops"]) == ["vit_t/2@4:2/fp32"]
     assert [r["tokens"] for r in report["scaling"]] == [4, 16]
     out = capsys.readouterr().out
-    assert "ours/timm" in out and (tmp_path / "bench.md").read_text().startswith("device:")
+    assert "compiled ours/timm" in out and "% of shape ceiling" in out
+    assert (tmp_path / "bench.md").read_text().startswith("device:")
 
 
-@pytest.mark.parametrize("precision", ["bf16"])
-def test_bf16_is_skipped_with_a_reason_where_not_native(precision, tmp_path, monkeypatch):
+def test_bf16_is_skipped_with_a_reason_where_not_native(tmp_path, monkeypatch):
     from pixelvit.bench import suite
 
     monkeypatch.setattr(suite, "bf16_is_native", lambda device: False)
-    report = suite.run_suite(["vit_t/2"], [4], [2], ["fp32", precision], ["infer"], [4], torch.device("cpu"), 0, 1, False)
-    assert precision in report["skipped_precisions"] and all(r["precision"] == "fp32" for r in report["results"])
+    report = suite.run_suite([Shape("vit_t/2", 4, 2)], ["fp32", "bf16"], ["infer"], [4], torch.device("cpu"), 0, 1, False,
+                             compiled="none", isolate=False)  # fmt: skip
+    assert "bf16" in report["skipped_precisions"] and all(r["precision"] == "fp32" for r in report["results"])
+
+
+def test_gpu_check_dry_mode_runs_on_the_cpu_with_fashion_mnist_patch_1_and_2(tmp_path):
+    make_fashion_mnist(tmp_path / "fmnist", n_train=20, n_test=8)
+    assert main(["bench", "--suite", "gpu", "--dry", "--fmnist-root", str(tmp_path / "fmnist"), "--out", str(tmp_path)]) == 0
+    report = json.loads((tmp_path / "gpu_bench.json").read_text())
+    assert {(r["impl"], r["compiled"]) for r in report["results"] if r["sdpa"] == "default"} == {
+        (i, c) for i in ("pixelvit", "timm") for c in (False, True)
+    }
+    assert all(r["error"] is None for r in report["results"])
+    text = (tmp_path / "gpu_check.md").read_text()
+    assert "dry run" in text and "| sdpa |" in text and "| vit_t/2 | 4 | 2 | fp32 | train | math |" in text
+    table = text.split("Fashion-MNIST /1 vs /2")[1]
+    assert "| 1 | 1 |" in table and "| 2 | 1 |" in table
+
+
+def test_gpu_check_skips_absent_fashion_mnist(tmp_path):
+    from pixelvit.bench.gpu_check import find_fmnist
+
+    assert find_fmnist(tmp_path / "none") is None
+    make_fashion_mnist(tmp_path / "fmnist", n_train=2, n_test=2, debian_layout=True)
+    assert find_fmnist(tmp_path / "fmnist") == tmp_path / "fmnist"

@@ -45,6 +45,18 @@ def matmul_peak(device: torch.device, dtype: torch.dtype, n: int = 2048, repeats
     return 2 * n**3 / seconds
 
 
+def shape_ceiling(device: torch.device, dtype: torch.dtype, rows: int, width: int, repeats: int = 3) -> float:
+    """Achieved FLOP/s of a Transformer block's own matmuls: (rows × D) @ (D × 3D) (qkv) and (rows × D) @ (D × 4D)
+    (MLP), rows = B·L, in ``dtype``: their FLOPs over their summed median times (the reachable limit at this width)."""
+    a = torch.randn(rows, width, device=device, dtype=dtype)
+    total_flops, total_seconds = 0.0, 0.0
+    for out in (3 * width, 4 * width):
+        w = torch.randn(width, out, device=device, dtype=dtype)
+        total_seconds += median_time(lambda w=w: a @ w, device, warmup=1, repeats=repeats)
+        total_flops += 2 * rows * width * out
+    return total_flops / total_seconds
+
+
 class PeakMemory:
     """Peak memory of a block: CUDA max allocated, or on Linux CPUs the process's resident-set high
     water mark (``VmHWM``, reset through ``/proc/self/clear_refs``) minus the resident set at entry."""

@@ -17,8 +17,11 @@ Accepted sources:
   :func:`pixelvit.models.convert.from_timm`; a pixelvit model repository on the Hub loads too.
 
 ``.pt`` / ``.pth`` files are read with ``torch.load(weights_only=True)``: nothing in them can run code.
-Loading is strict on the encoder: every encoder tensor of the model must come from the source with
-the same shape. Only the classifier (``head.*``) and the pooling norm (``fc_norm.*``) start fresh,
+A source of another patch size or image size is resized to the model first
+(:func:`pixelvit.models.resize.resize_vit_state`: FlexiViT's pseudo-inverse resize of the patch
+projection, the learned position embedding interpolated over the token grid); e.g. a ViT/2 run
+starts a ViT/1 run. Loading is then strict on the encoder: every encoder tensor of the model must
+come from the source with the same shape. Only the classifier (``head.*``) and the pooling norm (``fc_norm.*``) start fresh,
 and the source's final ``norm.*`` is dropped when the model pools by average (it has no ``norm``
 then), as in MAE fine-tuning.
 """
@@ -40,6 +43,7 @@ from ..errors import first_line
 from ..models.convert import from_timm
 from ..models.hub import CONFIG_NAME, HUB_PREFIX, WEIGHTS_NAME, download_model_files
 from ..models.layer_decay import layer_decay_scale
+from ..models.resize import resize_vit_state
 from ..models.timm_export import is_timm_folder, read_timm_folder
 from ..models.vit import VisionTransformer
 
@@ -170,16 +174,19 @@ def load_encoder_weights(model: VisionTransformer, state: dict[str, torch.Tensor
     if problems:
         raise ValueError(
             f"{source} does not fit the model: " + "; ".join(problems) + ". Build the fine-tuning model with the "
-            "pre-trained encoder's preset, patch size, image size, channels, tokenizer and position embedding"
+            "pre-trained encoder's preset, channels, tokenizer and position embedding (patch size and image size may differ)"
         )
     model.load_state_dict(state, strict=False)
     return [k for k in own if k not in state]
 
 
 def init_encoder_from(model: VisionTransformer, source: str | os.PathLike) -> list[str]:
-    """Load the encoder weights stored at ``source`` into ``model``; returns the fresh (not loaded) names."""
-    fresh = load_encoder_weights(model, read_encoder_state(source, model), f"model.init_from={source}")
-    print(f"init_from {source}: loaded the encoder; fresh: {', '.join(fresh) or 'nothing'}")
+    """Load the encoder weights stored at ``source`` into ``model`` (resized to its patch and image size if
+    they differ); returns the fresh (not loaded) names."""
+    state, resized = resize_vit_state(read_encoder_state(source, model), model)
+    fresh = load_encoder_weights(model, state, f"model.init_from={source}")
+    note = f"; resized: {', '.join(resized)}" if resized else ""
+    print(f"init_from {source}: loaded the encoder{note}; fresh: {', '.join(fresh) or 'nothing'}")
     return fresh
 
 

@@ -30,10 +30,20 @@ def param_groups(model: nn.Module, weight_decay: float, lr_scale: Callable[[str]
 
 
 def build_optimizer(groups: list[dict], lr: float, betas: tuple[float, float], device: torch.device) -> torch.optim.AdamW:
-    """AdamW with the fused kernel on CUDA and the foreach one elsewhere."""
+    """AdamW with the fused kernel on CUDA and CPU (one kernel per step; it can skip a step on a device flag,
+    see :func:`supports_found_inf`) and the foreach one elsewhere."""
     clean = [{k: v for k, v in g.items() if k != "names"} for g in groups]
-    fused = device.type == "cuda"
+    fused = device.type in FUSED_DEVICES
     return torch.optim.AdamW(clean, lr=lr, betas=betas, fused=fused or None, foreach=None if fused else True)
+
+
+FUSED_DEVICES = ("cuda", "cpu")
+
+
+def supports_found_inf(optimizer: torch.optim.Optimizer) -> bool:
+    """Whether ``optimizer.step()`` honours ``optimizer.found_inf`` (a device flag: 1 skips the update of the
+    parameters and of the optimizer state, with no host synchronisation). True for fused Adam/AdamW."""
+    return bool(getattr(optimizer, "_step_supports_amp_scaling", False)) and all(g.get("fused") for g in optimizer.param_groups)
 
 
 def warmup_cosine(step: int, total_steps: int, warmup_steps: int, base_lr: float, min_lr: float) -> float:

@@ -37,6 +37,19 @@ def shard_model(model: nn.Module, info: DistInfo, precision: str) -> None:
     fully_shard(model, mp_policy=policy)
 
 
+COMPILE_BACKEND = "inductor"  # torch.compile's backend (tests set a faster one)
+COMPILE_MIN_STEPS = 300  # train.compile=auto on CUDA: a shorter run does not win back the compile time
+
+
+def should_compile(setting: bool | str, device: torch.device, steps: int) -> bool:
+    """Whether to ``torch.compile`` the training module: ``train.compile`` true/false as given; "auto" compiles on
+    CUDA for runs of at least ``COMPILE_MIN_STEPS`` optimizer steps, and never on a CPU (no gain measured there that
+    pays for the compile time, see BENCHMARKS.md)."""
+    if setting != "auto":
+        return bool(setting)
+    return device.type == "cuda" and steps >= COMPILE_MIN_STEPS
+
+
 def training_module(model: nn.Module, info: DistInfo, fsdp: bool, compile_model: bool) -> nn.Module:
     """The module the training step calls: DDP around ``model`` when distributed without FSDP
     (FSDP already changed ``model`` in place), then ``torch.compile`` if asked."""
@@ -45,7 +58,7 @@ def training_module(model: nn.Module, info: DistInfo, fsdp: bool, compile_model:
         device_ids = [info.device.index] if info.device.type == "cuda" else None
         wrapped = DistributedDataParallel(model, device_ids=device_ids)
     if compile_model:
-        wrapped = torch.compile(wrapped)
+        wrapped = torch.compile(wrapped, backend=COMPILE_BACKEND)
     return wrapped
 
 

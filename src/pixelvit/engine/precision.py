@@ -20,8 +20,15 @@ def bf16_is_native(device: torch.device) -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """ "auto" -> "bf16" where bf16 is native on ``device``, else "fp32"; "fp32" and "bf16" stay as they are."""
+    if precision == "auto":
+        return "bf16" if bf16_is_native(device) else "fp32"
+    return precision
+
+
 def autocast(precision: str, device: torch.device) -> AbstractContextManager:
-    """bf16 autocast for "bf16" (never fp16), nothing for "fp32"."""
-    if precision == "bf16":
+    """bf16 autocast for "bf16" (never fp16), nothing for "fp32"; "auto" is resolved first."""
+    if resolve_precision(precision, device) == "bf16":
         return torch.autocast(device.type, dtype=torch.bfloat16)
     return nullcontext()

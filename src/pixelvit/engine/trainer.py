@@ -29,9 +29,9 @@ from . import distributed as dist
 from .checkpoint import clean_checkpoint_dir, latest_valid_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .evaluation import Evaluator, evaluate
 from .logging import MetricWriter, progress_bar
-from .optim import build_optimizer, constant_after_warmup, param_groups, set_lr, warmup_cosine
-from .parallel import full_training_state, load_full_training_state, shard_model, training_module
-from .precision import autocast, bf16_is_native
+from .optim import build_optimizer, constant_after_warmup, param_groups, set_lr, supports_found_inf, warmup_cosine
+from .parallel import full_training_state, load_full_training_state, shard_model, should_compile, training_module
+from .precision import autocast, bf16_is_native, resolve_precision
 from .run_dir import config_changes, model_changes, refuse_changes
 from .sampler import EpochBatchSampler
 from .signals import StopSignal
@@ -100,6 +100,7 @@ class Trainer:
         self.rank_batch = t.batch_size // self.dist.world_size
         if self.dist.rank > 0:  # every rank built the same model from the seed; from here each draws its own
             seed_rank_streams(t.seed, self.dist.rank)  # drop path, mixup, diffusion noise (rank 0 keeps the seed's)
+        self.precision = resolve_precision(t.precision, self.device)  # "auto": bf16 where native, else fp32
         if t.precision == "bf16" and not bf16_is_native(self.device) and self.dist.is_main:
             warnings.warn(
                 f"train.precision=bf16 on a {self.device.type} without native bf16 matmuls is emulated and much slower "
@@ -110,11 +111,11 @@ class Trainer:
         if cfg.model.grad_checkpointing and hasattr(self.model, "set_grad_checkpointing"):
             self.model.set_grad_checkpointing(True)
         if t.fsdp:
-            shard_model(self.model, self.dist, t.precision)
-        self.train_model = training_module(self.model, self.dist, t.fsdp, t.compile)
+            shard_model(self.model, self.dist, self.precision)
         self.lr = o.lr if o.lr is not None else o.blr * t.batch_size * t.accum_steps / 256
         groups = param_groups(self.model, o.weight_decay, lr_scale=task.lr_scale)
         self.optimizer = build_optimizer(groups, self.lr, tuple(o.betas), self.device)
+        self._params = [p for g in self.optimizer.param_groups for p in g["params"]]
         self.ema = None
         if t.ema_decay:
             average = ema_with_warmup(t.ema_decay) if t.ema_warmup else get_ema_multi_avg_fn(t.ema_decay)
@@ -128,6 +129,14 @@ class Trainer:
         self.steps_per_epoch = self.batches_per_epoch // t.accum_steps
         self.total_steps = t.epochs * self.steps_per_epoch
         self.warmup_steps = round(o.warmup_epochs * self.steps_per_epoch)
+        self.compiled = should_compile(t.compile, self.device, t.max_steps or self.total_steps)
+        self.train_model = training_module(self.model, self.dist, t.fsdp, self.compiled)
+        self._compile_unproven = self.compiled  # the first compiled micro-step may fail: then train eagerly
+        # Non-finite gradient norms are checked on the device: fused AdamW skips such a step on a device flag,
+        # and the norms are read back once per log interval, before a checkpoint and at the end of an epoch.
+        # With EMA (its update is not masked) or an optimizer without that flag, they are read every step.
+        self._defer_checks = supports_found_inf(self.optimizer) and self.ema is None
+        self._pending_norms: list[tuple[int, torch.Tensor]] = []
         self.progress = Progress()
 
     # ---- pieces -----------------------------------------------------------------------------
@@ -187,6 +196,7 @@ class Trainer:
 
     def save(self) -> Path | None:
         """Write a checkpoint (rank 0) after gathering the state from every rank."""
+        self._read_norms()
         self._account_time()
         state = self.state_dict()
         path = None
@@ -206,12 +216,11 @@ class Trainer:
 
     def evaluate(self) -> dict[str, float]:
         """The task's metrics of the model (and ``ema_*`` of the EMA weights) on its evaluation set."""
-        t = self.cfg.train
         results: dict[str, float] = {}
         models = [("", self.model)] + ([("ema_", self.ema.module)] if self.ema is not None else [])
         for prefix, model in models:
             metrics = evaluate(
-                self.task.evaluation, model, self.rank_batch, self.device, self.dist, t.precision, self.cfg.data.num_workers
+                self.task.evaluation, model, self.rank_batch, self.device, self.dist, self.precision, self.cfg.data.num_workers
             )
             results.update({prefix + k: v for k, v in metrics.items()})
         self.model.train()
@@ -302,6 +311,8 @@ class Trainer:
             "step": self.progress.step,
             "epoch": self.progress.epoch,
             "skipped_steps": self.progress.skipped_steps,
+            "precision": self.precision,
+            "compile": self.compiled,
             "world_size": self.dist.world_size,
             "wall_time_s": round(wall, 2),
             "train_images_per_s": round(images / wall, 2) if wall > 0 else None,
@@ -326,11 +337,7 @@ class Trainer:
             draws = BatchDraws(t.seed, p.epoch, p.batch_in_epoch, self.dist.rank, self.dist.world_size)
             p.batch_in_epoch += 1
             last_micro = p.batch_in_epoch % t.accum_steps == 0
-            sync = last_micro or not hasattr(self.train_model, "no_sync")
-            with self.train_model.no_sync() if not sync else nullcontext():  # DDP: all-reduce on the last micro-batch only
-                with autocast(t.precision, self.device):
-                    loss = self.task.loss(self.train_model, batch, self.device, draws)
-                (loss / t.accum_steps).backward()
+            loss = self._micro_step(batch, draws, last_micro)
             p.images_seen += len(batch[0]) * self.dist.world_size
             window_batches += 1
             window_loss = window_loss + loss.detach().float()
@@ -342,6 +349,7 @@ class Trainer:
             p.step += 1
             bar.update(1)
             if p.step % t.log_every_steps == 0 or p.step == self.total_steps:
+                self._read_norms()
                 elapsed = time.perf_counter() - window_start
                 record = {
                     "loss": float(window_loss) / window_batches,
@@ -358,6 +366,29 @@ class Trainer:
                 self.save()
             if dist.any_rank(stop.requested is not None, self.dist) or (t.max_steps is not None and p.step >= t.max_steps):
                 break
+        self._read_norms()
+
+    def _micro_step(self, batch, draws: BatchDraws, last_micro: bool) -> torch.Tensor:
+        """Forward and backward of one micro-batch; returns the loss. If the first compiled step fails, warn
+        once and train eagerly from then on."""
+        t = self.cfg.train
+        sync = last_micro or not hasattr(self.train_model, "no_sync")
+        try:
+            with self.train_model.no_sync() if not sync else nullcontext():  # DDP: all-reduce on the last micro-batch only
+                with autocast(self.precision, self.device):
+                    loss = self.task.loss(self.train_model, batch, self.device, draws)
+                (loss / t.accum_steps).backward()
+        except Exception as error:  # any compiler failure: fall back to eager, once
+            if not self._compile_unproven:
+                raise
+            warnings.warn(f"train.compile: torch.compile failed ({type(error).__name__}: {error}); training eagerly",
+                          stacklevel=2)  # fmt: skip
+            self._compile_unproven = self.compiled = False
+            self.optimizer.zero_grad(set_to_none=True)
+            self.train_model = training_module(self.model, self.dist, t.fsdp, False)
+            return self._micro_step(batch, draws, last_micro)
+        self._compile_unproven = False
+        return loss
 
     def _lr_at(self, step: int) -> float:
         if self.cfg.optim.schedule == "constant":
@@ -365,14 +396,39 @@ class Trainer:
         return warmup_cosine(step, self.total_steps, self.warmup_steps, self.lr, self.cfg.optim.min_lr)
 
     def _optimizer_step(self) -> None:
-        """Clip, check for NaN/inf, step, update the EMA. The gradient norm is the same on every rank."""
+        """Clip, step, update the EMA; a non-finite gradient norm skips the step (see ``_read_norms``). The
+        gradient norm is the same on every rank."""
         clip = self.cfg.optim.clip_grad
-        norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip if clip else math.inf)
-        if not torch.isfinite(norm):
-            step = self.progress.step + 1
+        norm = torch.nn.utils.get_total_norm([q.grad for q in self._params if q.grad is not None])
+        if clip:
+            torch.nn.utils.clip_grads_with_norm_(self._params, clip, norm)
+        full = norm.full_tensor() if hasattr(norm, "full_tensor") else norm  # FSDP: a DTensor
+        self._pending_norms.append((self.progress.step + 1, full.detach()))
+        if self._defer_checks:  # fused AdamW leaves parameters and state untouched where found_inf is 1
+            self.optimizer.found_inf = (~torch.isfinite(norm)).float()
+        elif self._read_norms():
+            self.optimizer.zero_grad(set_to_none=True)
+            return
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.ema is not None:
+            self.ema.update_parameters(self.model)
+
+    def _read_norms(self) -> bool:
+        """Read back the gradient norms of the steps since the last call (one host synchronisation) and apply
+        ``train.on_nonfinite`` to each in order; returns whether the last of them was non-finite."""
+        if not self._pending_norms:
+            return False
+        steps = [step for step, _ in self._pending_norms]
+        norms = torch.stack([norm.float() for _, norm in self._pending_norms]).tolist()
+        self._pending_norms.clear()
+        for step, norm in zip(steps, norms, strict=True):
+            if math.isfinite(norm):
+                self.progress.consecutive_skips = 0
+                continue
             if self.cfg.train.on_nonfinite == "stop":
                 raise NonFiniteLossError(
-                    f"non-finite gradient norm ({norm.item()}) at step {step}; the last good checkpoint in "
+                    f"non-finite gradient norm ({norm}) at step {step}; the last good checkpoint in "
                     f"{self.run_dir / 'checkpoints'} is intact. Lower optim.lr, set optim.clip_grad, or check the data "
                     "(train.on_nonfinite=skip skips such steps instead)"
                 )
@@ -385,14 +441,8 @@ class Trainer:
                     "learning. Lower optim.lr, set optim.clip_grad, or check the data; the last good checkpoint is intact "
                     "(train.max_consecutive_skips sets this limit)"
                 )
-            warnings.warn(f"skipping step {step}: non-finite gradient norm ({norm.item()})", stacklevel=2)
-            self.optimizer.zero_grad(set_to_none=True)
-            return
-        self.progress.consecutive_skips = 0
-        self.optimizer.step()
-        self.optimizer.zero_grad(set_to_none=True)
-        if self.ema is not None:
-            self.ema.update_parameters(self.model)
+            warnings.warn(f"skipping step {step}: non-finite gradient norm ({norm})", stacklevel=2)
+        return not math.isfinite(norms[-1])
 
     def _eval_and_keep_best(self, writer: MetricWriter | None) -> dict[str, float]:
         metrics = self.evaluate()

@@ -84,7 +84,7 @@ def validate_diffusion(cfg: Config) -> None:
         "diffusion.space=latent needs diffusion.latent_file (see pixelvit prepare-latents)",
     )
     check(0.0 <= d.class_dropout < 1.0, f"diffusion.class_dropout={d.class_dropout} must be in [0, 1)")
-    check(d.num_timesteps >= 2, f"diffusion.num_timesteps={d.num_timesteps} must be >= 2")
+    check(2 <= d.num_timesteps <= 100_000, f"diffusion.num_timesteps={d.num_timesteps} must be in 2..100000")
     check(d.latent_scale > 0, f"diffusion.latent_scale={d.latent_scale} must be > 0")
     check(d.num_classes is None or d.num_classes >= 1, f"diffusion.num_classes={d.num_classes} must be >= 1 or null")
     check(d.cfg_scale >= 0 and d.ddim_eta >= 0, "diffusion.cfg_scale and diffusion.ddim_eta must be >= 0")

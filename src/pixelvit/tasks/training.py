@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,12 @@ from ..io import write_text_atomic
 
 def write_run_config(cfg: Config, run_dir: Path) -> None:
     """Save the resolved config as ``RUN_DIR/config.yaml``; refuse a run dir started with another config."""
+    check_run_config(cfg, run_dir)
+    write_text_atomic(run_dir / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+
+
+def check_run_config(cfg: Config, run_dir: Path) -> None:
+    """Refuse (ConfigError naming the keys) a run dir whose ``config.yaml`` records another config."""
     path = run_dir / "config.yaml"
     if path.is_file():
         try:
@@ -25,7 +32,6 @@ def write_run_config(cfg: Config, run_dir: Path) -> None:
         except yaml.YAMLError as e:
             raise ConfigError(f"{path} is not valid YAML ({first_line(e)}); delete it to start this run afresh") from None
         refuse_changes(config_changes(recorded, cfg.to_dict()), run_dir, "config")
-    write_text_atomic(path, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
 
 
 def seed_everything(seed: int) -> None:
@@ -40,17 +46,35 @@ def seed_everything(seed: int) -> None:
 
 
 def train_from_config(path: str | os.PathLike | None, overrides: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
-    """Load, validate, build the task and train; returns the run summary (also in ``summary.json``)."""
+    """Load, validate, build the task and train; returns the run summary (also in ``summary.json``).
+
+    A config with ``train.stages`` trains its stages one after the other (:mod:`pixelvit.tasks.stages`).
+    """
+    cfg = load_config(path, overrides)
+    if cfg.train.stages:
+        from .stages import train_stages
+
+        return train_stages(cfg)
+    return train_config(cfg)
+
+
+def train_config(cfg: Config, prepare: Callable[[Any], None] | None = None) -> dict[str, Any]:
+    """Build the task of a loaded, validated config and train it in ``cfg.run_dir`` (resuming what is there).
+
+    ``prepare(task)``, when given, runs on the built task before the trainer (and before a resume loads its
+    checkpoint over the weights), e.g. to start more of the model from elsewhere.
+    """
     from ..engine.trainer import Trainer
     from .evaluators import build_evaluators
     from .preflight import warn_before_training
     from .registry import build_task
 
-    cfg = load_config(path, overrides)
     run_dir = Path(cfg.run_dir or "runs/default")
     with RunDirLock(run_dir, enabled=int(os.environ.get("RANK", "0")) == 0):
         seed_everything(cfg.train.seed)  # model init and everything after it depend on the seed only
         task = build_task(cfg)  # loads the data: fails early on a missing dataset
+        if prepare is not None:
+            prepare(task)
         warn_before_training(cfg, len(task.train_set))  # warm-up longer than the run, more threads than free cores
         evaluators = build_evaluators(cfg)
         trainer = Trainer(cfg, task, run_dir, evaluators)  # the trainer's own checks
