@@ -48,6 +48,7 @@ class ModelConfig:
     drop_path_rate: float = 0.1
     grad_checkpointing: bool = False
     token_keep: float = 1.0  # pixel dropout: train on this random fraction of tokens per step (eval uses all)
+    token_keep_epochs: int | None = None  # pixel dropout for the first N epochs only, all tokens after (null: all)
     init_from: str | None = None  # a model/run dir or checkpoint whose encoder weights start this run
 
 
@@ -137,7 +138,11 @@ class TrainConfig:
     ema_decay: float | None = None
     ema_warmup: bool = False  # decay min(ema_decay, (1 + n) / (10 + n)) at update n, so short runs forget the init
     fsdp: bool = False  # shard parameters, gradients and optimizer state (FSDP2) instead of DDP
+    # Context parallelism: this many processes split each image's token sequence (ring attention, PyTorch's
+    # context_parallel); the processes / context_parallel groups split the batch (engine/context_parallel.py).
+    context_parallel: int = 1
     compile: Literal["auto", True, False] = "auto"  # torch.compile the model for training; auto: where it pays
+    sdpa_backend: Literal["auto", "math", "flash", "efficient", "cudnn"] = "auto"  # attention kernel (engine/attention.py)
     on_nonfinite: Literal["stop", "skip"] = "stop"  # a NaN/inf gradient: stop the run, or skip the step
     max_consecutive_skips: int = 20  # with on_nonfinite=skip: stop after this many skipped steps in a row
     dist_timeout_s: float = 300.0  # a collective waiting longer (a lost or frozen rank) ends the job with an error
@@ -491,6 +496,11 @@ def validate(cfg: Config) -> None:
                              ("model.num_heads", m.num_heads, 1024), ("model.patch_size", m.patch_size, 1024)]:  # fmt: skip
         _check(value is None or value <= most, f"{key}={value} is larger than any model this toolkit builds (at most {most})")
     _check(0 < m.token_keep <= 1, f"model.token_keep={m.token_keep} must be in (0, 1]")
+    _check(m.token_keep_epochs is None or m.token_keep_epochs >= 1,
+           f"model.token_keep_epochs={m.token_keep_epochs} must be >= 1 or null")  # fmt: skip
+    _check(m.token_keep_epochs is None or m.token_keep < 1,
+           "model.token_keep_epochs is set but model.token_keep=1.0 drops no token: "
+           "set model.token_keep < 1 or drop it")  # fmt: skip
     _check(m.global_pool == "avg" or m.class_token, "model.global_pool=token needs model.class_token=true")
     for key in ("drop_rate", "drop_path_rate"):
         _check(0.0 <= getattr(m, key) < 1.0, f"model.{key}={getattr(m, key)} must be in [0, 1)")
@@ -544,6 +554,13 @@ def validate(cfg: Config) -> None:
     _check(t.batch_size >= 1 and t.accum_steps >= 1, "train.batch_size and train.accum_steps must be >= 1")
     _check(t.max_steps is None or t.max_steps >= 1, f"train.max_steps={t.max_steps} must be >= 1 or null")
     _check(not t.stages or cfg.task == "classify", f"train.stages works with task classify, not {cfg.task}")
+    _check(t.sdpa_backend in ("auto", "math", "flash") or not t.device.startswith("cpu"),
+           f"train.sdpa_backend={t.sdpa_backend} has no CPU kernel: choose auto, math or flash on {t.device}")  # fmt: skip
+    _check(t.context_parallel >= 1, f"train.context_parallel={t.context_parallel} must be >= 1")
+    if t.context_parallel > 1:
+        _check(cfg.task == "classify", f"train.context_parallel is implemented for task classify, not {cfg.task}")
+        _check(not t.fsdp, "train.context_parallel with train.fsdp is not supported yet: set train.fsdp=false (DDP)")
+        _check(t.compile is not True, "train.context_parallel runs eagerly: set train.compile=auto or false")
     for i, stage in enumerate(t.stages):
         _check(stage.patch_size >= 1 and stage.epochs >= 1,
                f"train.stages[{i}]: patch_size and epochs must be >= 1, got {stage.patch_size} and {stage.epochs}")  # fmt: skip

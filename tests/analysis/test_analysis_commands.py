@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from fixtures.fabricate import flat_image, save_image
+from fixtures.fabricate import flat_image, make_fashion_mnist, save_image
 from pixelvit.commands import main
 from pixelvit.tasks.training import train_from_config
 
@@ -140,6 +140,20 @@ def test_patch_sweep_both_modes(tmp_path):
     assert all(r["data"] == "digits" and r["eval_images"] == 64 and not r["paper_comparable"] for r in fixed_input)
     assert (out / "patch_sweep.png").stat().st_size > 5000
     assert main(["patch-sweep", "digits", *STUDY, "--mode", "fixed-input", "--patch-sizes", "3", "--out", str(out)]) == 2
+
+
+def test_a_study_starts_from_the_fashion_mnist_recipe_by_name(tmp_path):
+    """``fashion_mnist_14``: Fashion-MNIST resized to 14x14, 5,000 training images (fabricated IDX files here)."""
+    make_fashion_mnist(tmp_path / "fmnist", n_train=40, n_test=10)
+    out = tmp_path / "sweep"
+    argv = ["patch-sweep", "fashion_mnist_14", *STUDY, f"data.root={tmp_path / 'fmnist'}", "--mode", "fixed-input"]
+    assert main([*argv, "--patch-sizes", "7,2", "--out", str(out)]) == 0
+    rows = json.loads((out / "patch_sweep_fixed-input.json").read_text())
+    assert [(r["patch_size"], r["img_size"], r["tokens"], r["eval_images"]) for r in rows] == [
+        (7, [14, 14], 4, 10),
+        (2, [14, 14], 49, 10),
+    ]
+    assert "name: fashion_mnist" in (out / "fixed-input" / "p2" / "config.yaml").read_text()
 
 
 def test_report_on_real_runs(runs, tmp_path):

@@ -50,8 +50,12 @@ def test_bench_command_writes_a_report_with_timm_ratios(tmp_path, capsys):
         assert 0 < r["peak_fraction"] < 5 and r["shape_fraction"] > 0
     assert list(report["shape_ceiling_tflops"]) == ["vit_t/2@4:2/fp32"]
     assert [r["tokens"] for r in report["scaling"]] == [4, 16]
+    (dropout,) = report["pixel_dropout"]  # --token-keep's default 0.5 on the first case's training step
+    full = next(r for r in report["results"] if r["impl"] == "pixelvit" and r["mode"] == "train")
+    assert dropout["token_keep"] == 0.5 and dropout["error"] is None
+    assert 0.3 < dropout["flops"] / full["flops"] < 0.7  # the blocks ran on 2 of the 4 tokens (the embedding on all)
     out = capsys.readouterr().out
-    assert "compiled ours/timm" in out and "% of shape ceiling" in out
+    assert "compiled ours/timm" in out and "% of shape ceiling" in out and "| vit_t/2 | 4 | 2 | fp32 | 4 | 0.5 |" in out
     assert (tmp_path / "bench.md").read_text().startswith("device:")
 
 

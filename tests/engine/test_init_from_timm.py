@@ -7,6 +7,7 @@ import torch
 from fixtures.hub import add_to_cache, use_hub_cache
 from pixelvit import create_model, save_pretrained
 from pixelvit.engine.init_from import init_encoder_from
+from pixelvit.models.resize import resize_pos_embed
 from pixelvit.models.timm_export import export_timm
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -68,12 +69,39 @@ def test_a_pixelvit_repo_on_the_hub_also_starts_a_model(tmp_path, monkeypatch):
     assert torch.equal(ours.blocks[1].mlp.fc2.weight, source.blocks[1].mlp.fc2.weight)
 
 
-def test_a_timm_model_of_another_shape_or_kind_is_refused(tmp_path, monkeypatch):
+@pytest.mark.parametrize("source", ["timm folder", "reference MAE .pth"])
+def test_a_timm_or_reference_mae_source_of_another_patch_size_is_resized(tmp_path, source):
+    """A timm /2 ViT (timm's default layout: the class token's position is row 0 of pos_embed) starts a pixelvit /1
+    model: the class position folds into the class token, the 4x4 grid of positions is interpolated to 8x8, and
+    the projection is FlexiViT-resized so that a constant image's tokens are what timm's /2 tokens were."""
+    theirs = timm.create_model("vit_tiny_patch16_224", patch_size=2, pretrained=False, num_classes=7, **SHAPE)
+    with torch.no_grad():
+        for t in theirs.parameters():
+            t.add_(torch.randn_like(t) * 0.2)
+    if source == "timm folder":
+        timm.models.save_for_hf(theirs, str(tmp_path / "timm"), safe_serialization=True)
+        path = tmp_path / "timm"
+    else:  # facebookresearch/mae's pre-training checkpoint: timm's keys, a decoder, wrapped under "model"
+        state = {**theirs.state_dict(), "mask_token": torch.zeros(1, 1, 8), "decoder_embed.weight": torch.zeros(8, 16)}
+        path = tmp_path / "mae_pretrain.pth"
+        torch.save({"model": state}, path)
+    ours = create_model("vit_t/1", num_classes=3, **SHAPE).eval()
+    init_encoder_from(ours, str(path))
+    pos = theirs.pos_embed.detach()
+    torch.testing.assert_close(ours.cls_token.detach(), theirs.cls_token.detach() + pos[:, :1])
+    torch.testing.assert_close(ours.pos_embed.weight.detach(), resize_pos_embed(pos[:, 1:], (4, 4), (8, 8)))
+    image = torch.full((1, 3, 8, 8), 0.7)
+    with torch.no_grad():
+        expected = theirs.patch_embed(image)[0, 0]  # every /2 token of a constant image is the same
+        torch.testing.assert_close(ours.patch_embed(image)[0], expected.expand(64, -1), rtol=1e-5, atol=1e-5)
+
+
+def test_a_timm_model_of_another_width_or_kind_is_refused(tmp_path, monkeypatch):
     timm.models.save_for_hf(timm_vit(), str(tmp_path / "timm"), safe_serialization=True)
     with pytest.raises(
-        ValueError, match=r"patch_embed\.proj\.weight has shape \(16, 3, 2, 2\), the model expects \(16, 3, 1, 1\)"
+        ValueError, match=r"patch_embed\.proj\.weight has shape \(16, 3, 2, 2\), the model expects \(32, 3, 1, 1\)"
     ):
-        init_encoder_from(create_model("vit_t/1", **SHAPE), str(tmp_path / "timm"))
+        init_encoder_from(create_model("vit_t/1", **{**SHAPE, "embed_dim": 32}), str(tmp_path / "timm"))
     resnet = timm.create_model("resnet10t", num_classes=3)
     timm.models.save_for_hf(resnet, str(tmp_path / "resnet"), safe_serialization=True)
     with pytest.raises(ValueError, match="holds timm's 'resnet10t', not a Vision Transformer"):

@@ -101,9 +101,15 @@ def test_checkpoints_holding_code_objects_and_mismatched_models_are_refused(tmp_
         init_encoder_from(vit_b16(), path)
     good = tmp_path / "good.pth"
     torch.save({"model": reference_mae_state(with_decoder=False)}, good)
-    with pytest.raises(ValueError, match=r"pos_embed covers 197 tokens"):
-        init_encoder_from(create_model("vit_b/16", img_size=112, depth=DEPTH, num_classes=10), good)
-    with pytest.raises(ValueError, match=r"patch_embed.proj.weight has shape"):
-        init_encoder_from(create_model("vit_b/8", img_size=IMG, depth=DEPTH, num_classes=10), good)
+    with pytest.raises(ValueError, match=r"patch_embed.proj.weight has shape \(768, 3, 16, 16\), the model expects \(384"):
+        init_encoder_from(create_model("vit_s/16", img_size=IMG, depth=DEPTH, num_classes=10), good)
+    # another input size or patch size is resized, not refused: 14x14 positions -> 7x7, /16 projection -> /8
+    smaller = create_model("vit_b/16", img_size=112, depth=DEPTH, num_classes=10)
+    init_encoder_from(smaller, good)
+    assert smaller.pos_embed.weight.shape == (1, 49, 768)
+    finer = create_model("vit_b/8", img_size=IMG, depth=DEPTH, num_classes=10)
+    init_encoder_from(finer, good)
+    assert finer.patch_embed.proj.weight.shape == (768, 3 * 8 * 8) and finer.pos_embed.weight.shape[1] == (IMG // 8) ** 2
+    assert torch.equal(finer.blocks[1].mlp.fc2.weight, reference_mae_state(with_decoder=False)["blocks.1.mlp.fc2.weight"])
     with pytest.raises(ValueError, match=r"not in the model .*blocks.1"):
         init_encoder_from(create_model("vit_b/16", img_size=IMG, depth=1, num_classes=10), good)

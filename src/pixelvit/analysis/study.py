@@ -7,17 +7,14 @@ from typing import Any
 
 from ..config import Config, load_config
 
-# ``CONFIG`` may be this word instead of a YAML file: the demo's recipe on the bundled 8×8 digits
-# (width 64, depth 4, pixel tokens), which runs on a CPU in minutes.
-DIGITS = "digits"
-
 
 def base_config(config: str, overrides: list[str] | tuple[str, ...] = ()) -> tuple[str | None, list[str], Config]:
-    """(path or None, overrides to pass on, the resolved config) for a study's ``CONFIG`` argument."""
-    from ..tasks.recipes import DIGITS as DIGITS_RECIPE
+    """(path or None, overrides to pass on, the resolved config) for a study's ``CONFIG`` argument: a YAML file or
+    a recipe's name (:data:`pixelvit.tasks.recipes.RECIPES`; ``digits`` runs on a CPU in minutes)."""
+    from ..tasks.recipes import RECIPES
 
-    if config == DIGITS:
-        path, overrides = None, [*DIGITS_RECIPE, *overrides]
+    if config in RECIPES:
+        path, overrides = None, [*RECIPES[config], *overrides]
     else:
         path, overrides = config, list(overrides)
     return path, overrides, load_config(path, overrides)
@@ -74,3 +71,11 @@ def paper_note(comparable: bool, paper: str, what: str) -> str:
     if comparable:
         return f"drawn hollow: paper, {paper}"
     return f"paper ({paper}) not drawn: its numbers are not on the scale of this run ({what})"
+
+
+def mean_std(values: list[float], digits: int = 1) -> str:
+    """``"mean ± std"`` (sample standard deviation; 0 for one value) for a table cell."""
+    import statistics
+
+    spread = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.mean(values):.{digits}f} ± {spread:.{digits}f}"

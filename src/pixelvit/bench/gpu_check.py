@@ -1,7 +1,7 @@
 """``pixelvit bench --suite gpu``: the check to run the day a GPU is lent (under 8 minutes on one GPU, nothing but
 the repository, and Fashion-MNIST if it travels with it): the bench table on CUDA (fp32/bf16, eager/compiled, each
-SDPA backend), the memory sweep to 4,096 tokens, and a short Fashion-MNIST /1 vs /2 run. One Markdown file to paste
-into BENCHMARKS.md. ``dry=True`` runs the same code on a CPU at tiny sizes in seconds (CI)."""
+SDPA backend, pixel dropout 0.5), the memory sweep to 4,096 tokens, and a short Fashion-MNIST /1 vs /2 run. One
+Markdown file to paste into BENCHMARKS.md. ``dry=True`` runs the same code on a CPU at tiny sizes in seconds (CI)."""
 
 from __future__ import annotations
 
@@ -111,8 +111,7 @@ def _check(out: Path, dry: bool, plan: Plan, target: torch.device, fmnist_root: 
     report = run_suite(
         list(plan.shapes), list(plan.precisions), ["train"], list(plan.scaling_sizes), target, warmup=1,
         repeats=plan.repeats, compiled="first", compile_precisions=plan.precisions, sdpa_backends=plan.sdpa_backends,
-        compile_backend=plan.compile_backend,
-        isolate=not dry,
+        compile_backend=plan.compile_backend, isolate=not dry, token_keeps=(0.5,),
     )  # fmt: skip
     save_report(report, out, "gpu_bench")
     stamp = datetime.date.today().isoformat()

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import platform
-from contextlib import nullcontext
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from ..config import ConfigError
+from ..engine.attention import sdpa_backend
 from ..engine.optim import build_optimizer, param_groups
 from ..engine.parallel import should_compile
 from ..engine.precision import autocast, bf16_is_native, resolve_precision
@@ -63,6 +63,7 @@ class Case:
     compiled: bool = False
     sdpa: str = "default"  # an SDPA backend forced with torch.nn.attention.sdpa_kernel, or the default choice
     compile_backend: str = "inductor"
+    token_keep: float = 1.0  # pixel dropout (pixelvit's training step only)
 
 
 @dataclass
@@ -91,13 +92,8 @@ def build(case: Case, device: torch.device) -> torch.nn.Module:
 
 
 def sdpa_context(name: str):
-    """``sdpa_kernel`` forcing one SDPA backend, or nothing for "default"."""
-    if name == "default":
-        return nullcontext()
-    from torch.nn.attention import SDPBackend, sdpa_kernel
-
-    names = {"math": "MATH", "flash": "FLASH_ATTENTION", "efficient": "EFFICIENT_ATTENTION", "cudnn": "CUDNN_ATTENTION"}
-    return sdpa_kernel(getattr(SDPBackend, names[name]))
+    """``sdpa_kernel`` forcing one SDPA backend, or nothing for "default" (PyTorch's own choice)."""
+    return sdpa_backend("auto" if name == "default" else name)
 
 
 def make_step(model: torch.nn.Module, case: Case, device: torch.device):
@@ -127,10 +123,12 @@ def make_step(model: torch.nn.Module, case: Case, device: torch.device):
         optimizer = create_optimizer_v2(model, "adamw", lr=1e-4, weight_decay=0.05)
     params = [p for g in optimizer.param_groups for p in g["params"]]
 
+    keep = {"token_keep": case.token_keep} if case.token_keep < 1 else {}
+
     def train() -> None:
         with sdpa_context(case.sdpa):
             with autocast(case.precision, device):
-                loss = F.cross_entropy(forward(x).float(), y)
+                loss = F.cross_entropy(forward(x, **keep).float(), y)
             loss.backward()
         if case.impl == "pixelvit":
             norm = torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])
@@ -203,10 +201,12 @@ def run_suite(
     sdpa_backends: tuple[str, ...] = ("default",),
     compile_backend: str = "inductor",
     isolate: bool = True,
+    token_keeps: tuple[float, ...] = (),
 ) -> dict[str, Any]:
     """Every (shape, precision, mode): pixelvit and timm eager, both compiled (``compiled``: "first" shape, "all"
     or "none"; in ``compile_precisions``, "auto" being the engine's default precision here), each extra SDPA backend
-    (eager); then the scaling sweep (pixelvit, batch 1, fp32 training).
+    (eager); pixelvit's training step with pixel dropout at each of ``token_keeps`` (first shape, eager); then the
+    scaling sweep (pixelvit, batch 1, fp32 training).
     ``isolate=False`` measures every case in this process (faster; CPU memory peaks then overlap)."""
     usable = [p for p in precisions if p == "fp32" or bf16_is_native(device)]
     skipped = sorted(set(precisions) - set(usable))
@@ -233,6 +233,12 @@ def run_suite(
                         result = measure(case, device, ceilings, flops, warmup, repeats, isolate)
                         flops = flops or result.flops
                         results.append(result)
+    first = shapes[0]
+    dropout = [
+        measure(Case("pixelvit", first.preset, first.img_size, first.batch, precision, "train", token_keep=keep), device,
+                {"peak": peaks[precision], "shape": peaks[precision]}, 0, warmup, repeats, isolate)
+        for precision in usable for keep in token_keeps
+    ]  # fmt: skip
     scaling_peaks = {"peak": peaks["fp32"], "shape": peaks["fp32"]}
     scaling = [
         measure(Case("pixelvit", shapes[0].preset, size, 1, "fp32", "train"), device, scaling_peaks, 0, warmup, repeats, isolate)
@@ -245,6 +251,7 @@ def run_suite(
         "pixelvit_default_compiles": should_compile("auto", device, 10**6),
         "skipped_precisions": {p: "no native bf16 on this device: emulated bf16 is far slower than fp32" for p in skipped},
         "results": [asdict(r) for r in results],
+        "pixel_dropout": [asdict(r) for r in dropout],
         "scaling": [asdict(r) for r in scaling],
         "torch": torch.__version__,
     }
@@ -325,6 +332,7 @@ def format_report(report: dict[str, Any]) -> str:
         lines += ["", "errors:"]
         lines += [f"- {r['impl']} {r['preset']} {r['precision']} {r['mode']} sdpa={r['sdpa']} "
                   f"compiled={r['compiled']}: {r['error']}" for r in errors]  # fmt: skip
+    lines += format_dropout(report.get("pixel_dropout", []), rows)
     lines += ["", "| tokens | img | train step ms (batch 1) | TFLOP/s | % of 2048³ peak | peak MB |", "|" + "---:|" * 6]
     for r in report["scaling"]:
         lines.append(
@@ -336,3 +344,19 @@ def format_report(report: dict[str, Any]) -> str:
 def save_report(report: dict[str, Any], out: Path, name: str = "bench") -> None:
     write_text_atomic(out / f"{name}.json", json.dumps(report, indent=2) + "\n")
     write_text_atomic(out / f"{name}.md", format_report(report) + "\n")
+
+
+def format_dropout(dropout: list[dict[str, Any]], rows: list[dict[str, Any]]) -> list[str]:
+    """Markdown lines: pixelvit's training step with pixel dropout against the same step on every token."""
+    if not dropout:
+        return []
+    lines = ["", "| model | img | batch | prec | tokens | token_keep | img/s | all tokens img/s | speed-up | peak MB |",
+             "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+    for r in dropout:
+        full = next((f for f in rows if f["impl"] == "pixelvit" and not f["compiled"] and f["sdpa"] == "default"
+                     and f["mode"] == "train" and all(f[k] == r[k] for k in ("preset", "img_size", "batch", "precision"))),
+                    None)  # fmt: skip
+        cells = [r["preset"], r["img_size"], r["batch"], r["precision"], r["tokens"], f"{r['token_keep']:g}", _rate(r),
+                 _rate(full), _ratio(r, full), _mb(r)]  # fmt: skip
+        lines.append(_row(cells))
+    return lines

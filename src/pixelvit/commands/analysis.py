@@ -8,7 +8,10 @@ from pathlib import Path
 from ..config import ConfigError
 from .arguments import CHECKPOINT_HELP, add_data_args, add_overrides, parse_ints
 
-CONFIG_HELP = "YAML config of the base run, or 'digits' (the demo's recipe on the bundled 8x8 digits, CPU minutes)"
+CONFIG_HELP = (
+    "YAML config of the base run, or a recipe: 'digits' (the demo's, on the bundled 8x8 digits, CPU minutes) or "
+    "'fashion_mnist_14' (Fashion-MNIST at 14x14, 5,000 training images; needs the dataset)"
+)
 
 
 def _query(text: str) -> tuple[int, int]:

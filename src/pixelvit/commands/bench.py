@@ -33,6 +33,8 @@ def add_commands(sub) -> None:
                    "native, else fp32)")  # fmt: skip
     p.add_argument("--compile-backend", default="inductor", help="torch.compile backend of the compiled rows")
     p.add_argument("--sdpa", default="default", help="comma-separated SDPA backends: default, math, flash, efficient, cudnn")
+    p.add_argument("--token-keep", default="0.5", help="comma-separated pixel-dropout fractions measured on the first "
+                   "case's training step (default 0.5; '' for none)")  # fmt: skip
     p.add_argument("--scaling-sizes", default="16,32,64", help="image sizes of the /1 scaling sweep (L = size²)")
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--repeats", type=int, default=2)
@@ -42,6 +44,17 @@ def add_commands(sub) -> None:
     p.add_argument("--device", default="auto")
     p.add_argument("--out", default="runs/bench", help="folder for bench.json and bench.md")
     p.set_defaults(func=cmd_bench)
+
+
+def parse_fractions(text: str) -> tuple[float, ...]:
+    """ "0.5,0.25" -> (0.5, 0.25); each must be in (0, 1)."""
+    try:
+        values = tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise ConfigError(f"--token-keep takes comma-separated fractions, got {text!r}") from None
+    if any(not 0 < v < 1 for v in values):
+        raise ConfigError(f"--token-keep: each fraction must be in (0, 1), got {text!r}")
+    return values
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -73,6 +86,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         sdpa_backends=sdpa,
         compile_backend=args.compile_backend,
         isolate=not args.in_process,
+        token_keeps=parse_fractions(args.token_keep),
     )
     print(format_report(report))
     save_report(report, out)

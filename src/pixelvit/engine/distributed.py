@@ -17,12 +17,24 @@ import torch.distributed as dist
 
 @dataclass(frozen=True)
 class DistInfo:
-    """Where this process stands: global rank, world size, rank on its node, and its device."""
+    """Where this process stands: global rank, world size, rank on its node, its device, and how many
+    processes share each image's tokens (``context_parallel``; they form one data-parallel rank)."""
 
     rank: int
     world_size: int
     local_rank: int
     device: torch.device
+    context_parallel: int = 1
+
+    @property
+    def data_rank(self) -> int:
+        """Which share of the batch this process trains on (the same within a context-parallel group)."""
+        return self.rank // self.context_parallel
+
+    @property
+    def data_size(self) -> int:
+        """How many shares the batch is split into: world size / context_parallel."""
+        return self.world_size // self.context_parallel
 
     @property
     def is_main(self) -> bool:

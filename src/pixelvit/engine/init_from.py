@@ -17,7 +17,7 @@ Accepted sources:
   :func:`pixelvit.models.convert.from_timm`; a pixelvit model repository on the Hub loads too.
 
 ``.pt`` / ``.pth`` files are read with ``torch.load(weights_only=True)``: nothing in them can run code.
-A source of another patch size or image size is resized to the model first
+A source of another patch size or image size (pixelvit, timm or reference MAE) is resized to the model first
 (:func:`pixelvit.models.resize.resize_vit_state`: FlexiViT's pseudo-inverse resize of the patch
 projection, the learned position embedding interpolated over the token grid); e.g. a ViT/2 run
 starts a ViT/1 run. Loading is then strict on the encoder: every encoder tensor of the model must
@@ -80,13 +80,13 @@ def encoder_part(state: dict[str, torch.Tensor], architecture: str, source: str)
 def from_reference_mae(state: dict[str, torch.Tensor], model: VisionTransformer) -> dict[str, torch.Tensor]:
     """A facebookresearch/mae state dict (timm layout, decoder included or not) -> our encoder tensors."""
     state = {k: v for k, v in state.items() if not k.startswith(REFERENCE_DECODER_PREFIXES + FRESH_PREFIXES)}
-    return from_timm(state, model)
+    return from_timm(state, model, resizable=True)
 
 
 def from_timm_folder(directory: Path, model: VisionTransformer) -> dict[str, torch.Tensor]:
     """A timm ViT folder's weights -> our encoder tensors (its classifier and pooling norm dropped)."""
     _, state = read_timm_folder(directory)
-    return from_timm({k: v for k, v in state.items() if not k.startswith(FRESH_PREFIXES)}, model)
+    return from_timm({k: v for k, v in state.items() if not k.startswith(FRESH_PREFIXES)}, model, resizable=True)
 
 
 def resolve_source(source: str | os.PathLike) -> Path:

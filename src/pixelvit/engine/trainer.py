@@ -12,8 +12,8 @@ import math
 import time
 import warnings
 from collections.abc import Sequence
-from contextlib import nullcontext
-from dataclasses import asdict, dataclass, field
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,9 @@ from ..data.batch_transforms import BatchDraws
 from ..io import remove_stale_temp_files, write_json_atomic
 from ..models.hub import describe, save_pretrained
 from . import distributed as dist
+from .attention import CPU_BACKENDS, sdpa_backend
 from .checkpoint import clean_checkpoint_dir, latest_valid_checkpoint, rng_state, save_checkpoint, set_rng_state
+from .context_parallel import context_mesh, method_for, sharded_tokens
 from .evaluation import Evaluator, evaluate
 from .logging import MetricWriter, progress_bar
 from .optim import build_optimizer, constant_after_warmup, param_groups, set_lr, supports_found_inf, warmup_cosine
@@ -93,13 +95,21 @@ class Trainer:
         t, o = cfg.train, cfg.optim
         self.dist = dist.init_distributed(t.device, t.dist_timeout_s)
         self.device = self.dist.device
-        if t.batch_size % self.dist.world_size:
+        if self.device.type == "cpu" and t.sdpa_backend not in CPU_BACKENDS:
+            raise ValueError(f"train.sdpa_backend={t.sdpa_backend} has no CPU kernel: choose {', '.join(CPU_BACKENDS)} here")
+        self.context = None  # context parallelism: the mesh of this process's context group
+        if t.context_parallel > 1:
+            self.context = context_mesh(self.dist, t.context_parallel)
+            self.dist = replace(self.dist, context_parallel=t.context_parallel)
+        if t.batch_size % self.dist.data_size:
             raise ValueError(
-                f"train.batch_size={t.batch_size} (the global batch) is not divisible by the {self.dist.world_size} processes"
+                f"train.batch_size={t.batch_size} (the global batch) is not divisible by the {self.dist.data_size} "
+                "data-parallel shares (processes / train.context_parallel)"
             )
-        self.rank_batch = t.batch_size // self.dist.world_size
-        if self.dist.rank > 0:  # every rank built the same model from the seed; from here each draws its own
-            seed_rank_streams(t.seed, self.dist.rank)  # drop path, mixup, diffusion noise (rank 0 keeps the seed's)
+        self.rank_batch = t.batch_size // self.dist.data_size
+        if self.dist.data_rank > 0:  # every rank built the same model from the seed; from here each draws its own
+            seed_rank_streams(t.seed, self.dist.data_rank)  # drop path, mixup, noise (rank 0 keeps the seed's; a
+            # context-parallel group shares one stream: its processes hold parts of the same images)
         self.precision = resolve_precision(t.precision, self.device)  # "auto": bf16 where native, else fp32
         if t.precision == "bf16" and not bf16_is_native(self.device) and self.dist.is_main:
             warnings.warn(
@@ -129,7 +139,7 @@ class Trainer:
         self.steps_per_epoch = self.batches_per_epoch // t.accum_steps
         self.total_steps = t.epochs * self.steps_per_epoch
         self.warmup_steps = round(o.warmup_epochs * self.steps_per_epoch)
-        self.compiled = should_compile(t.compile, self.device, t.max_steps or self.total_steps)
+        self.compiled = self.context is None and should_compile(t.compile, self.device, t.max_steps or self.total_steps)
         self.train_model = training_module(self.model, self.dist, t.fsdp, self.compiled)
         self._compile_unproven = self.compiled  # the first compiled micro-step may fail: then train eagerly
         # Non-finite gradient norms are checked on the device: fused AdamW skips such a step on a device flag,
@@ -145,7 +155,7 @@ class Trainer:
         t, d = self.cfg.train, self.dist
         return EpochBatchSampler(
             len(self.task.train_set), self.rank_batch, seed=t.seed, epoch=epoch, start_batch=start_batch,
-            rank=d.rank, world_size=d.world_size,
+            rank=d.data_rank, world_size=d.data_size,
         )  # fmt: skip
 
     def _loader(self, dataset, batch_sampler) -> DataLoader:
@@ -334,11 +344,11 @@ class Trainer:
         window_loss, window_batches, window_start = 0.0, 0, time.perf_counter()
         set_lr(self.optimizer, self._lr_at(p.step))
         for batch in loader:
-            draws = BatchDraws(t.seed, p.epoch, p.batch_in_epoch, self.dist.rank, self.dist.world_size)
+            draws = BatchDraws(t.seed, p.epoch, p.batch_in_epoch, self.dist.data_rank, self.dist.data_size)
             p.batch_in_epoch += 1
             last_micro = p.batch_in_epoch % t.accum_steps == 0
             loss = self._micro_step(batch, draws, last_micro)
-            p.images_seen += len(batch[0]) * self.dist.world_size
+            p.images_seen += len(batch[0]) * self.dist.data_size
             window_batches += 1
             window_loss = window_loss + loss.detach().float()
             if not last_micro:
@@ -374,7 +384,7 @@ class Trainer:
         t = self.cfg.train
         sync = last_micro or not hasattr(self.train_model, "no_sync")
         try:
-            with self.train_model.no_sync() if not sync else nullcontext():  # DDP: all-reduce on the last micro-batch only
+            with self.train_model.no_sync() if not sync else nullcontext(), sdpa_backend(t.sdpa_backend), self._sharding():
                 with autocast(self.precision, self.device):
                     loss = self.task.loss(self.train_model, batch, self.device, draws)
                 (loss / t.accum_steps).backward()
@@ -389,6 +399,13 @@ class Trainer:
             return self._micro_step(batch, draws, last_micro)
         self._compile_unproven = False
         return loss
+
+    def _sharding(self) -> AbstractContextManager:
+        """Context parallelism around a micro-step (forward and backward), else nothing."""
+        if self.context is None:
+            return nullcontext()
+        method = method_for(self.device)
+        return sharded_tokens(self.model, self.context, self.model.num_patches, self.cfg.train.sdpa_backend, method)
 
     def _lr_at(self, step: int) -> float:
         if self.cfg.optim.schedule == "constant":

@@ -47,18 +47,21 @@ def to_timm(state: dict[str, torch.Tensor], model: VisionTransformer) -> dict[st
     return out
 
 
-def from_timm(state: dict[str, torch.Tensor], model: VisionTransformer) -> dict[str, torch.Tensor]:
+def from_timm(state: dict[str, torch.Tensor], model: VisionTransformer, resizable: bool = False) -> dict[str, torch.Tensor]:
     """A timm ViT state dict (``no_embed_class`` either way) -> our state dict for ``model``.
 
-    Raises a ``ValueError`` naming the key when shapes or the position-embedding kind disagree.
+    ``resizable``: accept a source of another patch size or token grid (same width and channels); its patch
+    projection and position embedding are converted as they are, for :func:`pixelvit.models.resize.resize_vit_state`
+    to resize. Raises a ``ValueError`` naming the key when shapes or the position-embedding kind disagree.
     """
     state = dict(state)
     out: dict[str, torch.Tensor] = {}
     proj = state.pop("patch_embed.proj.weight")
     expected = (model.embed_dim, model.in_chans, model.patch_size, model.patch_size)
-    if tuple(proj.shape) != expected:
+    other_patch = resizable and proj.ndim == 4 and tuple(proj.shape[:2]) == expected[:2] and proj.shape[2] == proj.shape[3]
+    if tuple(proj.shape) != expected and not other_patch:
         raise ValueError(f"patch_embed.proj.weight has shape {tuple(proj.shape)}, the model expects {expected}")
-    out["patch_embed.proj.weight"] = proj.reshape(model.embed_dim, -1)
+    out["patch_embed.proj.weight"] = proj.reshape(proj.shape[0], -1)
     out["patch_embed.proj.bias"] = state.pop("patch_embed.proj.bias")
     pos = state.pop("pos_embed", None)
     kind = model.config["pos_embed"]
@@ -66,7 +69,9 @@ def from_timm(state: dict[str, torch.Tensor], model: VisionTransformer) -> dict[
         if kind == "none":
             raise ValueError("the timm checkpoint has a position embedding but the model was built with pos_embed='none'")
         extra = pos.shape[1] - model.num_patches
-        if extra not in (0, model.num_prefix_tokens):
+        if extra not in (0, model.num_prefix_tokens) and resizable:
+            extra = class_position_rows(pos.shape[1], model, proj.shape[-1])
+        elif extra not in (0, model.num_prefix_tokens):
             raise ValueError(
                 f"pos_embed covers {pos.shape[1]} tokens; the model has {model.num_patches} patches "
                 f"(+{model.num_prefix_tokens} class token); resize the embedding or build a matching model"
@@ -79,3 +84,18 @@ def from_timm(state: dict[str, torch.Tensor], model: VisionTransformer) -> dict[
         raise ValueError(f"the timm checkpoint has no position embedding but the model uses pos_embed={kind!r}")
     out.update(state)
     return out
+
+
+def class_position_rows(rows: int, model: VisionTransformer, patch_size: int) -> int:
+    """How many of a source position embedding's ``rows`` belong to the class token (0 or 1) when its token grid
+    differs from ``model``'s: 1 if the model has a class token and ``rows - 1`` (not ``rows``) is a token grid."""
+    from .resize import infer_grid
+
+    def is_grid(n: int) -> bool:
+        try:
+            infer_grid(n, model.img_size, patch_size)
+        except ValueError:
+            return False
+        return n > 0
+
+    return 1 if model.num_prefix_tokens and is_grid(rows - 1) and not is_grid(rows) else 0

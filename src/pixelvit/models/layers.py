@@ -6,6 +6,8 @@ Parameter names follow timm's ``vision_transformer`` (``norm1``, ``attn.qkv``, `
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -39,7 +41,8 @@ class Attention(nn.Module):
 
     The training path calls ``scaled_dot_product_attention`` (flash / memory-efficient kernels),
     so no (L, L) tensor is materialised. :meth:`attention_probs` is the separate analysis path
-    that returns softmax weights for a chunk of queries.
+    that returns softmax weights for a chunk of queries. ``kv_gather`` (set by the engine for context
+    parallelism on a CPU) maps this process's keys and values (B, heads, L', head_dim) to the whole sequence's.
     """
 
     def __init__(self, dim: int, num_heads: int, qkv_bias: bool = True, attn_drop: float = 0.0, proj_drop: float = 0.0):
@@ -53,6 +56,7 @@ class Attention(nn.Module):
         self.attn_drop = attn_drop
         self.proj = nn.Linear(dim, dim)
         self.proj_drop = nn.Dropout(proj_drop)
+        self.kv_gather: Callable[[torch.Tensor], torch.Tensor] | None = None
 
     def qkv_heads(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(B, L, D) -> q, k, v each (B, heads, L, head_dim)."""
@@ -64,6 +68,8 @@ class Attention(nn.Module):
         """(B, L, D) -> (B, L, D)."""
         b, n, d = x.shape
         q, k, v = self.qkv_heads(x)
+        if self.kv_gather is not None:
+            k, v = self.kv_gather(k), self.kv_gather(v)
         x = F.scaled_dot_product_attention(q, k, v, dropout_p=self.attn_drop if self.training else 0.0)
         x = x.transpose(1, 2).reshape(b, n, d)
         return self.proj_drop(self.proj(x))

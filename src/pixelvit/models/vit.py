@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
+import torch.distributed as dist
 from torch import nn
+from torch.distributed.nn.functional import all_reduce
 from torch.utils.checkpoint import checkpoint
 
 from .base import block_indices, capture_config, to_2tuple
@@ -18,6 +20,14 @@ from .tokenizers import TOKENIZER_KINDS, DictionaryTokenizer, LinearTokenizer
 __all__ = ["POOLING_KINDS", "VisionTransformer", "to_2tuple"]
 
 POOLING_KINDS = ("token", "avg")
+
+
+class TokenShard(NamedTuple):
+    """Which patch tokens this process encodes under context parallelism: ``index`` (L / W,) positions in the
+    sequence, and the process ``group`` that holds the rest."""
+
+    index: torch.Tensor
+    group: dist.ProcessGroup
 
 
 @register_family("vit", sizes=VIT_SIZES)
@@ -83,6 +93,7 @@ class VisionTransformer(nn.Module):
         self.num_patches = self.grid_size[0] * self.grid_size[1]
         self.num_prefix_tokens = 1 if class_token else 0
         self.grad_checkpointing = False
+        self.token_shard: TokenShard | None = None  # set by the engine around a context-parallel training step
 
         if tokenizer == "linear":
             self.patch_embed = LinearTokenizer(patch_size, in_chans, embed_dim, pixel_mean, pixel_std)
@@ -215,6 +226,18 @@ class VisionTransformer(nn.Module):
         x = self.head_drop(self.pool(x))
         return x if pre_logits else self.head(x)
 
+    def forward_sharded(self, x: torch.Tensor, shard: TokenShard) -> torch.Tensor:
+        """Context parallelism: images (B, C, H, W), the same on every process of ``shard.group`` -> logits (B, classes).
+
+        This process encodes only the tokens at ``shard.index`` (B, L / W, D); attention sees every token because
+        the caller runs this inside PyTorch's ``context_parallel``, which turns attention into ring attention.
+        The average pool sums over the group (a differentiable all-reduce). Avg pooling, no class token.
+        """
+        tokens = self.embed(x)
+        local = self.forward_tokens(tokens[:, shard.index])
+        pooled = all_reduce(local.sum(dim=1), op=dist.ReduceOp.SUM, group=shard.group) / tokens.shape[1]
+        return self.head(self.head_drop(self.fc_norm(pooled)))
+
     def forward(self, x: torch.Tensor, token_keep: float = 1.0) -> torch.Tensor:
         """Images (B, C, H, W) -> logits (B, num_classes).
 
@@ -223,6 +246,8 @@ class VisionTransformer(nn.Module):
         know where they are) and the encoder runs on those only, cutting the cost of long
         sequences. In eval mode every token is used.
         """
+        if self.token_shard is not None and self.training:
+            return self.forward_sharded(x, self.token_shard)
         if token_keep < 1.0 and self.training:
             tokens = self.embed(x)
             visible = random_masking(tokens.shape[0], self.grid_size, 1.0 - token_keep, device=tokens.device)

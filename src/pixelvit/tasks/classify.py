@@ -39,6 +39,8 @@ def check_model_name(cfg: Config, families: tuple[str, ...] = ("vit",)) -> None:
 def validate_classify(cfg: Config) -> None:
     check_model_name(cfg)
     m = cfg.model
+    if cfg.train.context_parallel > 1:
+        check_context_parallel(cfg)
     if m.token_keep < 1:
         patch = m.patch_size or decode_variant(m.name)[1]["patch_size"]
         tokens = (cfg.data.img_size[0] // patch) * (cfg.data.img_size[1] // patch)
@@ -51,6 +53,23 @@ def validate_classify(cfg: Config) -> None:
             raise ConfigError(
                 f"model.token_keep={m.token_keep} keeps all {tokens} tokens: set 1.0 (no pixel dropout) or lower it"
             )
+
+
+def check_context_parallel(cfg: Config) -> None:
+    """What a context-parallel classifier needs: every token split across processes, none on one alone."""
+    m, cp = cfg.model, cfg.train.context_parallel
+    patch = m.patch_size or decode_variant(m.name)[1]["patch_size"]
+    tokens = (cfg.data.img_size[0] // patch) * (cfg.data.img_size[1] // patch)
+    if m.class_token or m.global_pool != "avg":
+        raise ConfigError(
+            "train.context_parallel splits the patch tokens across processes and has no place for a class token: "
+            "set model.class_token=false and model.global_pool=avg"
+        )
+    if m.token_keep < 1:
+        raise ConfigError("train.context_parallel and pixel dropout (model.token_keep < 1) do not combine: set one of them")
+    if tokens % cp:
+        raise ConfigError(f"train.context_parallel={cp} does not divide the {tokens} tokens of a {cfg.data.img_size} "
+                          f"input at patch size {patch}: pick a divisor")  # fmt: skip
 
 
 def model_overrides(cfg: Config) -> dict[str, Any]:
@@ -117,8 +136,14 @@ class ClassifyTask(Task):
             )
         self.augment = a
         self.token_keep = cfg.model.token_keep
+        self.token_keep_epochs = cfg.model.token_keep_epochs
         self.label_smoothing = a.label_smoothing
         self.erasing = RandomErasing(a.random_erasing, mode="pixel", device="cpu") if a.random_erasing > 0 else None
+
+    def keep_fraction(self, draws: BatchDraws | None) -> float:
+        """``model.token_keep``, or 1.0 from epoch ``model.token_keep_epochs`` on (0-based epochs)."""
+        late = self.token_keep_epochs is not None and draws is not None and draws.epoch >= self.token_keep_epochs
+        return 1.0 if late else self.token_keep
 
     def _inputs(self, model: nn.Module, images: torch.Tensor) -> torch.Tensor:
         """uint8 images -> what the model eats: normalised float for the linear tokenizer (so mixup and
@@ -136,7 +161,8 @@ class ClassifyTask(Task):
         if self.erasing is not None:
             self.erasing.device = device
             x = self.erasing(x)
-        logits = (model(x, token_keep=self.token_keep) if self.token_keep < 1 else model(x)).float()
+        keep = self.keep_fraction(draws)
+        logits = (model(x, token_keep=keep) if keep < 1 else model(x)).float()
         if self.mixup is not None:
             return torch.sum(-soft * F.log_softmax(logits, dim=-1), dim=-1).mean()
         return F.cross_entropy(logits, targets, label_smoothing=self.label_smoothing)

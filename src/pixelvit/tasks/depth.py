@@ -179,7 +179,7 @@ register_task(
     TaskSchema(
         "depth",
         sections={"depth": DepthConfig},
-        model_fields=tuple(f for f in MODEL_FIELDS if f not in ("global_pool", "token_keep")),
+        model_fields=tuple(f for f in MODEL_FIELDS if f not in ("global_pool", "token_keep", "token_keep_epochs")),
         model_family="dense_vit",
         validate=validate_depth,
     ),

@@ -183,7 +183,7 @@ register_task(
     TaskSchema(
         "mae",
         sections={"mae": MAEConfig},
-        model_fields=tuple(f for f in MODEL_FIELDS if f != "token_keep"),
+        model_fields=tuple(f for f in MODEL_FIELDS if f not in ("token_keep", "token_keep_epochs")),
         model_family="mae",
         validate=validate_mae,
     ),

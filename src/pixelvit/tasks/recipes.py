@@ -31,3 +31,21 @@ DIGITS = [
     "train.precision=fp32",
     "train.log_every_steps=50",
 ]
+
+# FASHION_MNIST_14: the digits recipe on Fashion-MNIST resized to 14×14 (196 pixel tokens, the paper's
+# fixed sequence length), 5,000 training and 2,000 test images: a minutes-long run on 2 CPU cores for the
+# studies of BENCHMARKS.md (pixel dropout, staged training). Needs the dataset (data/fashion_mnist.py).
+FASHION_MNIST_14 = [
+    *(o for o in DIGITS if not o.startswith(("data.", "train.epochs", "train.eval_every", "optim.warmup_epochs"))),
+    "data.name=fashion_mnist",
+    "data.img_size=[14,14]",
+    "data.resize=true",
+    "data.limit_train=5000",
+    "data.limit_eval=2000",
+    "optim.warmup_epochs=1",
+    "train.epochs=10",
+    "train.eval_every=10",
+]
+
+RECIPES = {"digits": DIGITS, "fashion_mnist_14": FASHION_MNIST_14}
+"""Recipe names a study's ``CONFIG`` argument accepts instead of a YAML file."""
