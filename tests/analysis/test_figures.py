@@ -69,12 +69,23 @@ def test_patch_sweep_paper_points_only_where_the_paper_has_them_and_never_on_dig
     (ax,) = plot_axes(fig)
     assert_labelled(ax)
     assert not [line for line in ax.get_lines() if line.get_label().startswith("paper")]
-    assert [t.get_text() for t in ax.get_xticklabels()] == ["/1", "/2", "/4"]  # no paper-only /16 tick
+    ticks = [t.get_text() for t in ax.get_xticklabels()]
+    assert ticks == ["/1\n64 tok", "/2\n16 tok", "/4\n4 tok"]  # no paper-only /16 tick; tokens under each patch size
     assert "fixed-input (8×8 input)" in [t.get_text() for t in ax.get_legend().get_texts()]
     fig = figure_patch_sweep([{**r, "data": "imagenet"} for r in sweep_rows(True)])
     (ax,) = plot_axes(fig)
     (paper,) = [line for line in ax.get_lines() if line.get_label() == "paper fixed-input"]
     assert sorted(paper.get_xdata()) == [1, 2, 16] and paper.get_linestyle() == "None"  # markers, no line through /4, /8
+
+
+def test_patch_sweep_draws_the_two_modes_side_by_side_on_one_accuracy_scale():
+    length = [{**r, "mode": "fixed-length", "img_size": [8 * r["patch_size"]] * 2, "tokens": 64, "acc1": r["acc1"] - 20}
+              for r in sweep_rows(False)]  # fmt: skip
+    fig = figure_patch_sweep(sweep_rows(False) + length)
+    left, right = plot_axes(fig)
+    assert left.get_title().startswith("(a) fixed-length: 64 tokens") and right.get_title().startswith("(b) fixed-input: 8×8")
+    assert [t.get_text() for t in left.get_xticklabels()] == ["/1\n8×8", "/2\n16×16", "/4\n32×32"]
+    assert left.get_ylim() == right.get_ylim() and left.get_xlim()[0] > left.get_xlim()[1]  # shared y; /4 left of /1
 
 
 def test_permutation_study_axes_and_paper_curve():

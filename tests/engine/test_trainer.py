@@ -135,6 +135,12 @@ def test_a_moved_run_directory_resumes(tmp_path):
     assert summary["status"] == "finished" and summary["step"] == 4
 
 
+def test_another_attention_kernel_resumes_the_same_run(tmp_path):
+    run(tmp_path, "train.epochs=2", "train.max_steps=3", "data.limit_train=64")
+    summary = run(tmp_path, "train.epochs=2", "data.limit_train=64", "train.sdpa_backend=math")
+    assert summary["status"] == "finished" and summary["step"] == 4
+
+
 def test_a_second_process_on_the_same_run_directory_is_refused_with_the_holders_pid(tmp_path):
     from pixelvit.engine.run_dir import RunDirBusyError, RunDirLock
 

@@ -112,33 +112,46 @@ def format_table(rows: list[dict[str, Any]], what: str) -> str:
 
 
 def figure_patch_sweep(rows: list[dict[str, Any]]) -> Any:
-    """Acc@1 (95 % binomial intervals) against patch size (log scale, largest left), one line per mode, chance
-    level; the paper's points hollow and unconnected, only on ImageNet."""
-    fig, axes = figure(size=(5.2, 3.8))
-    ax, first = axes[0, 0], rows[0]
+    """One panel per mode side by side, as the paper's Fig. 2 (a: fixed sequence length, b: fixed input size):
+    Acc@1 (95 % binomial intervals) against patch size (log scale, largest left), each tick naming the input
+    size (fixed-length) or the token count (fixed-input), chance level, one shared y-axis; the paper's points
+    hollow and unconnected, only on ImageNet."""
+    modes = [m for m in MODES if any(r["mode"] == m for r in rows)]
+    fig, axes = figure(ncols=len(modes), size=(4.2 * len(modes), 3.8), sharey=True)
+    first = rows[0]
     drawn = bool(first.get("paper_comparable"))
-    values: list[float | None] = []
-    ticks = {r["patch_size"] for r in rows}
-    for i, mode in enumerate(m for m in MODES if any(r["mode"] == m for r in rows)):
+    values: list[float | None] = [r["acc1"] for r in rows]
+    if drawn:
+        values += [a for m in modes for a in PAPER_ACC1[m].values()]
+    for i, mode in enumerate(modes):
+        ax = axes[0, i]
         line = sorted((r for r in rows if r["mode"] == mode), key=lambda r: -r["patch_size"])
-        label = f"{mode} ({line[0]['tokens']} tokens)" if mode == "fixed-length" else f"{mode} ({_size(line[0])} input)"
+        fixed = f"{line[0]['tokens']} tokens" if mode == "fixed-length" else f"{_size(line[0])} input"
         accuracy_errorbar(ax, [r["patch_size"] for r in line], [r["acc1"] for r in line], first.get("eval_images"),
-                          color=f"C{i}", label=label)  # fmt: skip
-        values += [r["acc1"] for r in line]
+                          color=f"C{i}", label=f"{mode} ({fixed})")  # fmt: skip
+        ticks = {r["patch_size"]: _tick(r) for r in line}
         if drawn:
             paper = sorted(PAPER_ACC1[mode].items(), reverse=True)
             ax.plot([p for p, _ in paper], [a for _, a in paper], "o", mfc="none", color=f"C{i}", label=f"paper {mode}")
-            values += [a for _, a in paper]
-            ticks |= set(PAPER_ACC1[mode])
-    ax.set_xscale("log", base=2)
-    ax.invert_xaxis()
-    ax.set_xticks(sorted(ticks), [f"/{p}" for p in sorted(ticks)])
-    ax.minorticks_off()
-    title = f"fixed sequence length vs fixed input size: {first.get('data', '')} (base {first.get('model', '')})"
-    label_axes(ax, "patch size (log scale)", "Acc@1 (%)", title)
-    accuracy_axis(ax, values, first.get("eval_images"), first.get("num_classes"))
+            ticks = {p: f"/{p}" for p, _ in paper} | ticks
+        ax.set_xscale("log", base=2)
+        ax.set_xlim(max(ticks) * 1.4, min(ticks) / 1.4)  # largest patch left
+        ax.set_xticks(sorted(ticks), [ticks[p] for p in sorted(ticks)])
+        ax.minorticks_off()
+        varies = "input size" if mode == "fixed-length" else "tokens"
+        label_axes(ax, f"patch size (log scale) and {varies}", "Acc@1 (%)" if i == 0 else "",
+                   f"({'ab'[i]}) {mode}: {fixed}")  # fmt: skip
+        accuracy_axis(ax, values, first.get("eval_images"), first.get("num_classes"), ylabel="Acc@1 (%)" if i == 0 else "")
+    fig.suptitle(f"fixed sequence length vs fixed input size: {first.get('data', '')} (base {first.get('model', '')})",
+                 fontsize=9)  # fmt: skip
     note(fig, paper_note(drawn, PAPER, f"{first.get('data')}, {first.get('eval_images')} {first.get('split', 'test')} images"))
     return fig
+
+
+def _tick(row: dict[str, Any]) -> str:
+    """A patch-size tick with what changes with it: the input size (fixed-length) or the tokens (fixed-input)."""
+    changes = _size(row) if row["mode"] == "fixed-length" else f"{row['tokens']} tok"
+    return f"/{row['patch_size']}\n{changes}"
 
 
 def _size(row: dict[str, Any]) -> str:
