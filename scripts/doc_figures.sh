@@ -20,3 +20,9 @@ cp "$WORK/demo/accuracy_vs_patch.png" docs/img/demo_accuracy_vs_patch.png
 cp "$WORK/analysis/attention_distance.png" "$WORK/analysis/attention_maps.png" "$WORK/analysis/pe_similarity.png" docs/img/
 cp "$WORK/pe_study/pe_study.png" "$WORK/permutation/permutation_study.png" "$WORK/patch_sweep/patch_sweep.png" docs/img/
 ls -l docs/img
+
+# The Fashion-MNIST panels of the README (about 20 minutes on 2 cores; needs the dataset, see data/fashion_mnist.py):
+# $PV patch-sweep fashion_mnist_14 --mode fixed-length --grid 14 --patch-sizes 1,2,4,7 --out "$WORK/sweep_fmnist" train.epochs=6
+# $PV patch-sweep fashion_mnist_14 --mode fixed-input --patch-sizes 7,4,2,1 --out "$WORK/sweep_fmnist" data.img_size=[28,28] \
+#     train.epochs=6
+# cp "$WORK/sweep_fmnist/patch_sweep.png" docs/img/patch_sweep_fashion.png

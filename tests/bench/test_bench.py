@@ -88,3 +88,17 @@ def test_gpu_check_skips_absent_fashion_mnist(tmp_path):
     assert find_fmnist(tmp_path / "none") is None
     make_fashion_mnist(tmp_path / "fmnist", n_train=2, n_test=2, debian_layout=True)
     assert find_fmnist(tmp_path / "fmnist") == tmp_path / "fmnist"
+
+
+def test_the_defaults_line_compares_what_each_library_does_out_of_the_box():
+    from pixelvit.bench.suite import format_defaults
+
+    def row(impl, precision, rate, compiled=False):
+        return {"impl": impl, "precision": precision, "compiled": compiled, "mode": "train", "sdpa": "default",
+                "preset": "vit_t/1", "img_size": 32, "batch": 32, "images_per_s": rate, "error": None}  # fmt: skip
+
+    rows = [row("pixelvit", "fp32", 3.0), row("timm", "fp32", 2.7), row("pixelvit", "bf16", 5.8), row("timm", "bf16", 6.0)]
+    report = {"results": rows, "pixelvit_default_precision": "bf16", "pixelvit_default_compiles": False}
+    assert format_defaults(report)[-1] == ("defaults out of the box, vit_t/1@32:32 training: pixelvit (bf16, eager) 5.80 "
+                                           "img/s, timm (fp32, eager) 2.70 img/s: 2.15x")  # fmt: skip
+    assert format_defaults({**report, "results": rows[:2] + rows[3:]}) == []  # pixelvit's default precision not measured

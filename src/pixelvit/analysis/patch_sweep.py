@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..io import write_json_atomic, write_text_atomic
-from ..plotting import accuracy_axis, accuracy_errorbar, figure, fmt, label_axes, markdown_table, note, save_figure
+from ..plotting import accuracy_axis, accuracy_errorbar, figure, fmt, label_axes, legend, markdown_table, note, save_figure
 from .study import base_config, evaluation_set, final_accuracy, paper_comparable, paper_note, train_variant
 
 MODES = ("fixed-length", "fixed-input")
@@ -117,7 +117,7 @@ def figure_patch_sweep(rows: list[dict[str, Any]]) -> Any:
     size (fixed-length) or the token count (fixed-input), chance level, one shared y-axis; the paper's points
     hollow and unconnected, only on ImageNet."""
     modes = [m for m in MODES if any(r["mode"] == m for r in rows)]
-    fig, axes = figure(ncols=len(modes), size=(4.2 * len(modes), 3.8), sharey=True)
+    fig, axes = figure(ncols=len(modes), size=(5.0 * len(modes), 3.8), sharey=True)
     first = rows[0]
     drawn = bool(first.get("paper_comparable"))
     values: list[float | None] = [r["acc1"] for r in rows]
@@ -141,7 +141,9 @@ def figure_patch_sweep(rows: list[dict[str, Any]]) -> Any:
         varies = "input size" if mode == "fixed-length" else "tokens"
         label_axes(ax, f"patch size (log scale) and {varies}", "Acc@1 (%)" if i == 0 else "",
                    f"({'ab'[i]}) {mode}: {fixed}")  # fmt: skip
-        accuracy_axis(ax, values, first.get("eval_images"), first.get("num_classes"), ylabel="Acc@1 (%)" if i == 0 else "")
+        resolution = accuracy_axis(ax, values, first.get("eval_images"), first.get("num_classes"),
+                                   ylabel="Acc@1 (%)" if i == 0 else "")  # fmt: skip
+        legend(ax, title=resolution, loc="center")  # between the curves and chance, inside the panel
     fig.suptitle(f"fixed sequence length vs fixed input size: {first.get('data', '')} (base {first.get('model', '')})",
                  fontsize=9)  # fmt: skip
     note(fig, paper_note(drawn, PAPER, f"{first.get('data')}, {first.get('eval_images')} {first.get('split', 'test')} images"))

@@ -249,6 +249,7 @@ def run_suite(
         "matmul_peak_tflops": {p: v / 1e12 for p, v in peaks.items()},
         "shape_ceiling_tflops": shape_tflops,
         "pixelvit_default_compiles": should_compile("auto", device, 10**6),
+        "pixelvit_default_precision": resolve_precision("auto", device),
         "skipped_precisions": {p: "no native bf16 on this device: emulated bf16 is far slower than fp32" for p in skipped},
         "results": [asdict(r) for r in results],
         "pixel_dropout": [asdict(r) for r in dropout],
@@ -327,6 +328,7 @@ def format_report(report: dict[str, Any]) -> str:
                  _rate(timm), _ratio(r, timm), _rate(ours_c), _rate(timm_c), _ratio(ours_c, timm_c), _ratio(default, timm),
                  *efficiency, _mb(r)]  # fmt: skip
         lines.append(_row(cells))
+    lines += format_defaults(report)
     errors = [r for r in rows if r["error"]]
     if errors:
         lines += ["", "errors:"]
@@ -360,3 +362,24 @@ def format_dropout(dropout: list[dict[str, Any]], rows: list[dict[str, Any]]) ->
                  _rate(full), _ratio(r, full), _mb(r)]  # fmt: skip
         lines.append(_row(cells))
     return lines
+
+
+def format_defaults(report: dict[str, Any]) -> list[str]:
+    """One line: what each library gives out of the box on the first training case, pixelvit's defaults (its
+    ``auto`` precision and compile) against timm's (fp32, eager, as timm's train.py without --amp)."""
+    precision = report.get("pixelvit_default_precision")
+    rows = [r for r in report["results"] if r["mode"] == "train" and r["sdpa"] == "default"]
+    if not rows or precision is None:
+        return []
+    first = {k: rows[0][k] for k in ("preset", "img_size", "batch")}
+
+    def pick(impl: str, prec: str, compiled: bool) -> dict[str, Any] | None:
+        return next((r for r in rows if r["impl"] == impl and r["precision"] == prec and r["compiled"] == compiled
+                     and all(r[k] == v for k, v in first.items())), None)  # fmt: skip
+
+    ours, theirs = pick("pixelvit", precision, report["pixelvit_default_compiles"]), pick("timm", "fp32", False)
+    if ours is None or theirs is None:
+        return []
+    how = f"{precision}{', compiled' if report['pixelvit_default_compiles'] else ', eager'}"
+    return ["", f"defaults out of the box, {first['preset']}@{first['img_size']}:{first['batch']} training: pixelvit ({how}) "
+            f"{_rate(ours)} img/s, timm (fp32, eager) {_rate(theirs)} img/s: {_ratio(ours, theirs)}x"]  # fmt: skip
