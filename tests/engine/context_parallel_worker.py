@@ -3,7 +3,7 @@ split across the processes by ``sharded_tokens`` against the gradient of one pro
 
     torchrun --standalone --nproc_per_node=2 tests/engine/context_parallel_worker.py BATCH METHOD[,METHOD]
 
-Prints one JSON line per method and rank with the largest differences."""
+Rank 0 prints one JSON line per method and rank with the largest differences."""
 
 import json
 import sys
@@ -46,7 +46,10 @@ def main() -> None:
             g /= info.world_size
         worst = max((grads[k] - grads_one[k]).abs().max().item() for k in grads_one)
         record = {"method": method, "rank": info.rank, "logits": (logits - logits_one).abs().max().item(), "grads": worst}
-        print(json.dumps(record), flush=True)
+        records: list = [None] * info.world_size
+        dist.all_gather_object(records, record)
+        if info.rank == 0:  # one writer: two processes printing at once can interleave their lines
+            print("\n".join(json.dumps(r) for r in records), flush=True)
     dist.destroy_process_group()
 
 
