@@ -75,6 +75,8 @@ def sharded_tokens(
     ``mesh`` by ``method`` (see the module docstring); ``backend`` as ``train.sdpa_backend``."""
     if method not in METHODS:
         raise ValueError(f"unknown context-parallel method {method!r}; choose one of {', '.join(METHODS)}")
+    if method == "ring" and backend not in ("auto", *RING_BACKENDS):
+        raise ValueError(f"train.sdpa_backend={backend} has no ring attention: choose auto or {', '.join(RING_BACKENDS)}")
     device = next(model.parameters()).device
     attentions = [m for m in model.modules() if isinstance(m, Attention)]
     with ExitStack() as stack:
