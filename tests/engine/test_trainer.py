@@ -223,3 +223,28 @@ def test_rerunning_a_finished_run_reports_its_final_metrics(tmp_path):
     first = run(tmp_path, "train.epochs=1", "data.limit_train=64")
     again = run(tmp_path, "train.epochs=1", "data.limit_train=64")
     assert again["step"] == first["step"] and again["final"] == first["final"] and first["final"]["acc1"] >= 0
+
+
+def test_a_kill_right_after_an_epoch_end_evaluation_logs_it_once(tmp_path):
+    """The step checkpoint at an epoch's last step is written before the evaluation; a kill after the evaluation was
+    logged but before the epoch-end checkpoint resumes from the first, which evaluates again."""
+    cfg = load_config(None, [*TINY, f"run_dir={tmp_path}", "train.epochs=2", "data.limit_train=64",
+                             "train.checkpoint_every_steps=1", "train.log_every_steps=1"])  # fmt: skip
+    killed = Trainer(cfg, build_task(cfg), tmp_path)
+    step_checkpoint = killed.save
+
+    def save_then_die_at_the_epoch_end(*args, **kwargs):
+        if killed.progress.epoch == 1 and killed.progress.batch_in_epoch == 0:  # the evaluation has been logged
+            raise SystemExit("killed")
+        return step_checkpoint(*args, **kwargs)
+
+    killed.save = save_then_die_at_the_epoch_end
+    with pytest.raises(SystemExit):
+        killed.fit()
+
+    def logged() -> list[tuple[str, int]]:
+        return [(r["tag"], r["step"]) for r in map(json.loads, (tmp_path / "metrics.jsonl").read_text().splitlines())]
+
+    assert logged()[-1] == ("eval", 2)
+    Trainer(cfg, build_task(cfg), tmp_path).fit()
+    assert logged() == [("train", 1), ("train", 2), ("eval", 2), ("train", 3), ("train", 4), ("eval", 4)]

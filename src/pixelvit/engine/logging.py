@@ -22,14 +22,18 @@ class MetricWriter:
 
     ``resume_step``: the step of the checkpoint a resumed run starts from. Records logged after it by
     the interrupted session are dropped first (the resumed run logs those steps again), in the JSON
-    lines and in TensorBoard (``purge_step``), so no step appears twice.
+    lines and in TensorBoard (``purge_step``), so no step appears twice. ``redo_evals``: the checkpoint
+    was written at the end of an epoch before its evaluation, which the resumed run does again, so the
+    interrupted session's evaluation records at ``resume_step`` are dropped too.
     """
 
-    def __init__(self, run_dir: str | os.PathLike, tensorboard: bool = True, resume_step: int | None = None):
+    def __init__(
+        self, run_dir: str | os.PathLike, tensorboard: bool = True, resume_step: int | None = None, redo_evals: bool = False
+    ):
         self.path = Path(run_dir) / "metrics.jsonl"
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if resume_step is not None:
-            drop_records_after(self.path, resume_step)
+            drop_records_after(self.path, resume_step, evals_at_step=redo_evals)
         self._file = open(self.path, "a", buffering=1)  # noqa: SIM115 (closed in close())
         self._tb = None
         if tensorboard:
@@ -65,10 +69,16 @@ def parsed_lines(path: Path) -> list[tuple[str, dict[str, Any]]]:
     return out
 
 
-def drop_records_after(path: Path, step: int) -> None:
-    """Rewrite a ``metrics.jsonl`` (atomically) without its records of steps after ``step`` and any torn line."""
+def drop_records_after(path: Path, step: int, evals_at_step: bool = False) -> None:
+    """Rewrite a ``metrics.jsonl`` (atomically) without its records of steps after ``step`` and any torn line;
+    ``evals_at_step``: without its records at ``step`` other than training ones too."""
+
+    def keep(record: dict[str, Any]) -> bool:
+        at = record.get("step", 0)
+        return at < step or (at == step and (not evals_at_step or record.get("tag") == "train"))
+
     if path.is_file():
-        write_text_atomic(path, "".join(line + "\n" for line, record in parsed_lines(path) if record.get("step", 0) <= step))
+        write_text_atomic(path, "".join(line + "\n" for line, record in parsed_lines(path) if keep(record)))
 
 
 def read_metrics(run_dir: str | os.PathLike, tag: str | None = None) -> list[dict[str, Any]]:

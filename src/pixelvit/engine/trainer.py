@@ -279,7 +279,8 @@ class Trainer:
             if self.dist.is_main:
                 print(f"resuming from {resumed['path']} (step {self.progress.step}, epoch {self.progress.epoch})")
         resume_step = self.progress.step if resumed is not None else None
-        writer = MetricWriter(self.run_dir, resume_step=resume_step) if self.dist.is_main else None
+        epoch_end_pending = resumed is not None and self.progress.batch_in_epoch >= self.batches_per_epoch  # evaluates again
+        writer = MetricWriter(self.run_dir, resume_step=resume_step, redo_evals=epoch_end_pending) if self.dist.is_main else None
         bar = progress_bar(self.total_steps, self.progress.step, self.dist.is_main, t.progress, self.steps_per_epoch)
         self._clock = time.perf_counter()
         stop_reason = "finished"
