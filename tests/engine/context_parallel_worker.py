@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from pixelvit import create_model
 from pixelvit.engine.context_parallel import context_mesh, sharded_tokens
-from pixelvit.engine.distributed import init_distributed
+from pixelvit.engine.distributed import cleanup, init_distributed
 
 
 def gradients(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -50,7 +50,8 @@ def main() -> None:
         dist.all_gather_object(records, record)
         if info.rank == 0:  # one writer: two processes printing at once can interleave their lines
             print("\n".join(json.dumps(r) for r in records), flush=True)
-    dist.destroy_process_group()
+    del logits, grads
+    cleanup()
 
 
 if __name__ == "__main__":

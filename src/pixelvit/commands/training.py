@@ -63,9 +63,11 @@ def add_commands(sub) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from ..engine.distributed import cleanup
     from ..tasks.training import train_from_config
 
     summary = train_from_config(args.config, args.overrides)
+    cleanup()  # under torchrun: every rank got here, so the groups can be torn down together (not after an error)
     return 0 if summary["status"] in ("finished",) or summary["status"].startswith("reached") else 130
 
 

@@ -7,6 +7,7 @@ Single process (no ``WORLD_SIZE`` in the environment, or 1): every helper is a n
 from __future__ import annotations
 
 import datetime
+import gc
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -103,5 +104,9 @@ def barrier(info: DistInfo) -> None:
 
 
 def cleanup() -> None:
+    """Destroy the process groups, after freeing what still holds collective work (DTensor's asynchronous
+    results): gloo aborts the process if such an object is freed after its group is gone."""
     if dist.is_initialized():
+        gc.collect()
+        dist.barrier()
         dist.destroy_process_group()
