@@ -27,6 +27,7 @@ import torch
 
 from pixelvit.analysis.study import mean_std, train_variant
 from pixelvit.config import load_config
+from pixelvit.engine.logging import read_metrics
 from pixelvit.tasks.recipes import RECIPES
 
 DEFAULT_EPOCHS = {"digits": 15, "fashion_mnist_14": 6}
@@ -35,8 +36,7 @@ DEFAULT_EPOCHS = {"digits": 15, "fashion_mnist_14": 6}
 def peak_throughput(run_dir: Path) -> float:
     """The run's best logged training throughput (img/s over one log interval): on a shared machine the
     interval least slowed by other work, so the ratio of two runs' peaks is their speed ratio."""
-    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
-    return max(r["images_per_s"] for r in rows if r.get("tag") == "train" and "images_per_s" in r)
+    return max(r["images_per_s"] for r in read_metrics(run_dir, "train") if "images_per_s" in r)
 
 
 def main() -> None:

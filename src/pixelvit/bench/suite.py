@@ -348,6 +348,11 @@ def save_report(report: dict[str, Any], out: Path, name: str = "bench") -> None:
     write_text_atomic(out / f"{name}.md", format_report(report) + "\n")
 
 
+def find_row(rows: list[dict[str, Any]], **fields: Any) -> dict[str, Any] | None:
+    """The first result row whose ``fields`` all have the given values, or None."""
+    return next((r for r in rows if all(r[k] == v for k, v in fields.items())), None)
+
+
 def format_dropout(dropout: list[dict[str, Any]], rows: list[dict[str, Any]]) -> list[str]:
     """Markdown lines: pixelvit's training step with pixel dropout against the same step on every token."""
     if not dropout:
@@ -355,9 +360,8 @@ def format_dropout(dropout: list[dict[str, Any]], rows: list[dict[str, Any]]) ->
     lines = ["", "| model | img | batch | prec | tokens | token_keep | img/s | all tokens img/s | speed-up | peak MB |",
              "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
     for r in dropout:
-        full = next((f for f in rows if f["impl"] == "pixelvit" and not f["compiled"] and f["sdpa"] == "default"
-                     and f["mode"] == "train" and all(f[k] == r[k] for k in ("preset", "img_size", "batch", "precision"))),
-                    None)  # fmt: skip
+        same_case = {k: r[k] for k in ("preset", "img_size", "batch", "precision")}
+        full = find_row(rows, impl="pixelvit", compiled=False, sdpa="default", mode="train", **same_case)
         cells = [r["preset"], r["img_size"], r["batch"], r["precision"], r["tokens"], f"{r['token_keep']:g}", _rate(r),
                  _rate(full), _ratio(r, full), _mb(r)]  # fmt: skip
         lines.append(_row(cells))
@@ -372,12 +376,8 @@ def format_defaults(report: dict[str, Any]) -> list[str]:
     if not rows or precision is None:
         return []
     first = {k: rows[0][k] for k in ("preset", "img_size", "batch")}
-
-    def pick(impl: str, prec: str, compiled: bool) -> dict[str, Any] | None:
-        return next((r for r in rows if r["impl"] == impl and r["precision"] == prec and r["compiled"] == compiled
-                     and all(r[k] == v for k, v in first.items())), None)  # fmt: skip
-
-    ours, theirs = pick("pixelvit", precision, report["pixelvit_default_compiles"]), pick("timm", "fp32", False)
+    ours = find_row(rows, impl="pixelvit", precision=precision, compiled=report["pixelvit_default_compiles"], **first)
+    theirs = find_row(rows, impl="timm", precision="fp32", compiled=False, **first)
     if ours is None or theirs is None:
         return []
     how = f"{precision}{', compiled' if report['pixelvit_default_compiles'] else ', eager'}"

@@ -230,8 +230,9 @@ class VisionTransformer(nn.Module):
         """Context parallelism: images (B, C, H, W), the same on every process of ``shard.group`` -> logits (B, classes).
 
         This process encodes only the tokens at ``shard.index`` (B, L / W, D); attention sees every token because
-        the caller runs this inside PyTorch's ``context_parallel``, which turns attention into ring attention.
-        The average pool sums over the group (a differentiable all-reduce). Avg pooling, no class token.
+        the caller (:func:`pixelvit.engine.context_parallel.sharded_tokens`) runs this under ring attention or
+        with each attention layer gathering the group's keys and values. The average pool sums over the group
+        (a differentiable all-reduce). Avg pooling, no class token.
         """
         tokens = self.embed(x)
         local = self.forward_tokens(tokens[:, shard.index])

@@ -36,14 +36,19 @@ def check_model_name(cfg: Config, families: tuple[str, ...] = ("vit",)) -> None:
         raise ConfigError(f"task {cfg.task} trains {wanted} models; model.name={cfg.model.name} is a {family} model")
 
 
+def patch_and_tokens(cfg: Config) -> tuple[int, int]:
+    """The model's patch size (``model.patch_size`` or its preset's) and its patch tokens at ``data.img_size``."""
+    patch = cfg.model.patch_size or decode_variant(cfg.model.name)[1]["patch_size"]
+    return patch, (cfg.data.img_size[0] // patch) * (cfg.data.img_size[1] // patch)
+
+
 def validate_classify(cfg: Config) -> None:
     check_model_name(cfg)
     m = cfg.model
     if cfg.train.context_parallel > 1:
         check_context_parallel(cfg)
     if m.token_keep < 1:
-        patch = m.patch_size or decode_variant(m.name)[1]["patch_size"]
-        tokens = (cfg.data.img_size[0] // patch) * (cfg.data.img_size[1] // patch)
+        _, tokens = patch_and_tokens(cfg)
         if round(tokens * m.token_keep) < 1:
             raise ConfigError(
                 f"model.token_keep={m.token_keep} keeps round({tokens} x {m.token_keep}) = 0 of the {tokens} tokens; "
@@ -58,8 +63,7 @@ def validate_classify(cfg: Config) -> None:
 def check_context_parallel(cfg: Config) -> None:
     """What a context-parallel classifier needs: every token split across processes, none on one alone."""
     m, cp = cfg.model, cfg.train.context_parallel
-    patch = m.patch_size or decode_variant(m.name)[1]["patch_size"]
-    tokens = (cfg.data.img_size[0] // patch) * (cfg.data.img_size[1] // patch)
+    patch, tokens = patch_and_tokens(cfg)
     if m.class_token or m.global_pool != "avg":
         raise ConfigError(
             "train.context_parallel splits the patch tokens across processes and has no place for a class token: "
