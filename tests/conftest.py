@@ -1,4 +1,4 @@
-"""Shared test setup: offline hub, deterministic seeds, tests/ importable for fixture modules."""
+"""Shared test setup: offline hub, deterministic seeds, the CLI's console, tests/ importable for fixture modules."""
 
 import os
 import sys
@@ -9,6 +9,15 @@ import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).parent))
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _console():
+    """The console ``pixelvit`` sets up: a test calling a lower layer directly (``train_from_config``) sees its
+    progress lines on stdout/stderr as a user of the command does."""
+    from pixelvit.commands.console import use_console
+
+    use_console()
 
 
 @pytest.fixture(autouse=True)

@@ -26,11 +26,11 @@ def calls(monkeypatch):
 
         return record
 
-    monkeypatch.setattr(pixelvit.analysis.patch_sweep, "run_patch_sweep", recorder("patch-sweep", []))
-    monkeypatch.setattr(pixelvit.analysis.pe_study, "run_pe_study", recorder("pe-study", []))
-    monkeypatch.setattr(pixelvit.analysis.permutation_study, "run_permutation_study", recorder("permutation-study", []))
-    monkeypatch.setattr(pixelvit.demos.digits, "run_demo", recorder("demo", []))
-    monkeypatch.setattr(pixelvit.demos.dit_digits, "run_dit_demo", recorder("dit-demo", {}))
+    monkeypatch.setattr(pixelvit.analysis.patch_sweep, "run_patch_sweep", recorder("patch-sweep", ([], "")))
+    monkeypatch.setattr(pixelvit.analysis.pe_study, "run_pe_study", recorder("pe-study", ([], "")))
+    monkeypatch.setattr(pixelvit.analysis.permutation_study, "run_permutation_study", recorder("permutation-study", ([], "")))
+    monkeypatch.setattr(pixelvit.demos.digits, "run_demo", recorder("demo", ([], "")))
+    monkeypatch.setattr(pixelvit.demos.dit_digits, "run_dit_demo", recorder("dit-demo", ({}, "")))
     monkeypatch.setattr(pixelvit.tasks.training, "train_from_config", recorder("train", {"status": "finished"}))
     return seen
 

@@ -56,7 +56,7 @@ def test_a_corrupt_model_file_is_one_line_and_debug_shows_the_traceback(tmp_path
 
 
 def test_a_full_disk_and_ctrl_c_end_with_a_line(tmp_path, capsys, monkeypatch):
-    from pixelvit.commands import training
+    from pixelvit.commands import models
 
     def disk_full(args):
         raise OSError(errno.ENOSPC, "No space left on device")
@@ -65,7 +65,7 @@ def test_a_full_disk_and_ctrl_c_end_with_a_line(tmp_path, capsys, monkeypatch):
         raise KeyboardInterrupt
 
     for func, code in ((disk_full, RUN_FAILED), (ctrl_c, INTERRUPTED)):
-        monkeypatch.setattr(training, "cmd_models", func)
+        monkeypatch.setattr(models, "cmd_models", func)
         assert main(["models"]) == code
         err = capsys.readouterr().err
         assert err.startswith("pixelvit models: error:") and "Traceback" not in err

@@ -8,7 +8,8 @@ import pytest
 from pixelvit.commands import main
 from pixelvit.config import load_config
 from pixelvit.tasks.preflight import threads_warning, warmup_warning
-from pixelvit.tasks.training import format_summary, train_from_config
+from pixelvit.tasks.run import format_summary
+from pixelvit.tasks.training import train_from_config
 
 TINY = ["model.embed_dim=16", "model.depth=1", "model.num_heads=2", "train.epochs=1", "train.batch_size=32",
         "data.limit_train=64", "data.limit_eval=64", "train.progress=false", "optim.warmup_epochs=0"]  # fmt: skip

@@ -10,7 +10,7 @@ from pixelvit.engine.optim import param_groups
 from pixelvit.models.hub import describe
 from pixelvit.models.layer_decay import layer_decay_lr_scale, layer_id
 from pixelvit.tasks import build_task
-from pixelvit.tasks.training import seed_everything
+from pixelvit.tasks.run import seed_everything
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: one thread is faster on a shared 2-core machine
 

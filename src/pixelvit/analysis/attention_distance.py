@@ -41,9 +41,9 @@ def analyse_checkpoints(
     num_images: int = 64,
     batch_size: int = 16,
     device: str = "auto",
-) -> list[dict[str, Any]]:
+) -> tuple[list[dict[str, Any]], str]:
     """``pixelvit attention-distance``: statistics of one or two checkpoints on the same images,
-    written as ``attention_distance.{json,md,png}`` under ``out``."""
+    written as ``attention_distance.{json,md,png}`` under ``out``; returns them and the text to print."""
     from ..engine.device import resolve_device
     from ..engine.loading import config_for_model
     from .samples import load_images, load_vit
@@ -73,9 +73,7 @@ def analyse_checkpoints(
     text = format_tables(results)
     write_text_atomic(out / "attention_distance.md", text + "\n")
     save_figure(figure_statistics(results), out / "attention_distance.png")
-    print(text)
-    print(f"\nwrote {out / 'attention_distance.md'}, .json and .png")
-    return results
+    return results, f"{text}\n\nwrote {out / 'attention_distance.md'}, .json and .png"
 
 
 def format_tables(results: list[dict[str, Any]]) -> str:

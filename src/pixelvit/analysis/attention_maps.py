@@ -143,8 +143,9 @@ def attention_maps_command(
     root: str | None = None,
     split: str | None = None,
     device: str = "auto",
-) -> Path:
-    """``pixelvit attention-maps``: the PNG grid for image ``index`` of the split, and ``.md``/``.json`` beside it.
+) -> tuple[Path, str]:
+    """``pixelvit attention-maps``: the PNG grid for image ``index`` of the split, and ``.md``/``.json`` beside it;
+    returns the PNG's path and the line for the command to print.
     ``query``: a pixel (row, col), ``"centre"`` (the image's centre pixel) or None (the class token)."""
     from ..engine.device import resolve_device
     from ..engine.loading import config_for_model
@@ -169,5 +170,4 @@ def attention_maps_command(
     path = save_figure(figure_attention_maps(images[0], maps, model.patch_size, query, title), out)
     write_json_atomic(out.with_suffix(".json"), record)
     write_text_atomic(out.with_suffix(".md"), format_summary(summary, title) + "\n")
-    print(f"wrote {path}, {out.with_suffix('.md').name} and {out.with_suffix('.json').name}")
-    return path
+    return path, f"wrote {path}, {out.with_suffix('.md').name} and {out.with_suffix('.json').name}"

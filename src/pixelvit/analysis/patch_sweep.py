@@ -56,8 +56,9 @@ def run_patch_sweep(
     patch_sizes: list[int],
     grid: int | None = None,
     overrides: list[str] | tuple[str, ...] = (),
-) -> list[dict[str, Any]]:
-    """Train one run per patch size under ``out/<mode>/p<p>``; write the table and the plot."""
+) -> tuple[list[dict[str, Any]], str]:
+    """Train one run per patch size under ``out/<mode>/p<p>``; write the table and the plot.
+    Returns the rows and the text for the command to print (the table, the files written)."""
     from ..models.registry import decode_variant
 
     path, overrides, cfg = base_config(config, overrides)
@@ -78,11 +79,9 @@ def run_patch_sweep(
     write_json_atomic(out / f"patch_sweep_{mode}.json", rows)
     everything = load_sweeps(out)
     table = format_table(everything, f"{cfg.model.name} on {cfg.data.name}")
-    print("\n" + table)
     write_text_atomic(out / "patch_sweep.md", table + "\n")
     save_figure(figure_patch_sweep(everything), out / "patch_sweep.png")
-    print(f"\nwrote {out / 'patch_sweep.md'}, patch_sweep_{mode}.json and patch_sweep.png")
-    return rows
+    return rows, f"\n{table}\n\nwrote {out / 'patch_sweep.md'}, patch_sweep_{mode}.json and patch_sweep.png"
 
 
 def load_sweeps(out: Path) -> list[dict[str, Any]]:

@@ -83,8 +83,9 @@ def similarity_profile(sim: torch.Tensor) -> list[dict[str, Any]]:
             for d in range(len(counts)) if counts[d]]  # fmt: skip
 
 
-def pe_similarity_command(checkpoint: str | os.PathLike, out: Path, stride: int | None = None) -> Path:
-    """``pixelvit pe-similarity``: the PNG for one checkpoint, and ``.json``/``.md`` beside it."""
+def pe_similarity_command(checkpoint: str | os.PathLike, out: Path, stride: int | None = None) -> tuple[Path, str]:
+    """``pixelvit pe-similarity``: the PNG for one checkpoint, and ``.json``/``.md`` beside it; returns the PNG's
+    path and the line for the command to print."""
     from .samples import load_vit
 
     model, _ = load_vit(checkpoint)
@@ -101,5 +102,4 @@ def pe_similarity_command(checkpoint: str | os.PathLike, out: Path, stride: int 
     cells = [[p["distance"], p["pairs"], f"{p['mean_similarity']:.3f}"] for p in profile]
     table = markdown_table(["distance (tokens, rounded)", "pairs", "mean cosine similarity"], cells)
     write_text_atomic(out.with_suffix(".md"), f"{title}: similarity against distance\n\n{table}\n")
-    print(f"wrote {path}, {out.with_suffix('.md').name} and {out.with_suffix('.json').name}")
-    return path
+    return path, f"wrote {path}, {out.with_suffix('.md').name} and {out.with_suffix('.json').name}"

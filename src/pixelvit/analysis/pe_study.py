@@ -22,8 +22,9 @@ PAPER = "ViT-B/16, ImageNet 224×224"
 
 def run_pe_study(
     config: str, out: Path, variants: list[str] | tuple[str, ...] = VARIANTS, overrides: list[str] | tuple[str, ...] = ()
-) -> list[dict[str, Any]]:
-    """Train one run per ``model.pos_embed`` variant under ``out/pe_<variant>``; write the table and plot."""
+) -> tuple[list[dict[str, Any]], str]:
+    """Train one run per ``model.pos_embed`` variant under ``out/pe_<variant>``; write the table and plot.
+    Returns the rows and the text for the command to print (the table, the files written)."""
     for v in variants:
         if v not in VARIANTS:
             raise ValueError(f"unknown position embedding {v!r}; choose from {', '.join(VARIANTS)}")
@@ -36,12 +37,10 @@ def run_pe_study(
         acc1 = final_accuracy(summary)
         rows.append({"pos_embed": v, "acc1": acc1, "paper_acc1": PAPER_ACC1[v], "run_dir": str(run_dir), **facts})
     table = format_table(rows)
-    print("\n" + table)
     write_text_atomic(out / "pe_study.md", table + "\n")
     write_json_atomic(out / "pe_study.json", rows)
     save_figure(figure_pe_study(rows), out / "pe_study.png")
-    print(f"\nwrote {out / 'pe_study.md'}, .json and .png")
-    return rows
+    return rows, f"\n{table}\n\nwrote {out / 'pe_study.md'}, .json and .png"
 
 
 def describe_run(row: dict[str, Any]) -> str:

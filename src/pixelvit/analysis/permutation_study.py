@@ -41,8 +41,9 @@ def run_permutation_study(
     pairs: list[int],
     deltas: list[float | None],
     overrides: list[str] | tuple[str, ...] = (),
-) -> list[dict[str, Any]]:
-    """Train T = 0 once and every (T > 0, δ) under ``out``; write ``permutation_study.{md,json,png}``."""
+) -> tuple[list[dict[str, Any]], str]:
+    """Train T = 0 once and every (T > 0, δ) under ``out``; write ``permutation_study.{md,json,png}``.
+    Returns the rows and the text for the command to print (the table, the files written)."""
     path, overrides, cfg = base_config(config, overrides)
     height, width = cfg.data.img_size
     total = height * width // 2
@@ -67,12 +68,10 @@ def run_permutation_study(
                 }
             )
     table = format_table(rows, deltas, f"{cfg.model.name} on {cfg.data.name} ({height}x{width}, {total} disjoint pairs)")
-    print("\n" + table)
     write_text_atomic(out / "permutation_study.md", table + "\n")
     write_json_atomic(out / "permutation_study.json", rows)
     save_figure(figure_permutation_study(rows, deltas), out / "permutation_study.png")
-    print(f"\nwrote {out / 'permutation_study.md'}, .json and .png")
-    return rows
+    return rows, f"\n{table}\n\nwrote {out / 'permutation_study.md'}, .json and .png"
 
 
 def format_table(rows: list[dict[str, Any]], deltas: list[float | None], what: str) -> str:

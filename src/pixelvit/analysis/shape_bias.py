@@ -208,9 +208,9 @@ def figure_shape_bias(result: dict[str, Any], label: str) -> Any:
 
 def shape_bias_command(
     checkpoint: str | os.PathLike, root: str, out: Path | None = None, batch_size: int = 64, device: str = "auto"
-) -> dict[str, Any]:
-    """``pixelvit shape-bias``: print the table (and the warning when most decisions are "other"); write
-    ``shape_bias.{json,md,png}`` under ``out`` if given."""
+) -> tuple[dict[str, Any], str]:
+    """``pixelvit shape-bias``: the result and the text to print (the table, with the warning when most decisions
+    are "other"); writes ``shape_bias.{json,md,png}`` under ``out`` if given."""
     from ..engine.device import resolve_device
     from .samples import load_vit
 
@@ -218,10 +218,9 @@ def shape_bias_command(
     result = shape_bias(model, root, batch_size, resolve_device(device))
     label = f"ViT/{model.patch_size} ({Path(checkpoint).name}) at {model.img_size[0]}x{model.img_size[1]}"
     text = format_table(result, label)
-    print(text)
-    if out is not None:
-        write_json_atomic(out / "shape_bias.json", {"checkpoint": str(checkpoint), "label": label, **result})
-        write_text_atomic(out / "shape_bias.md", text + "\n")
-        save_figure(figure_shape_bias(result, label), out / "shape_bias.png")
-        print(f"\nwrote {out / 'shape_bias.md'}, .json and .png")
-    return result
+    if out is None:
+        return result, text
+    write_json_atomic(out / "shape_bias.json", {"checkpoint": str(checkpoint), "label": label, **result})
+    write_text_atomic(out / "shape_bias.md", text + "\n")
+    save_figure(figure_shape_bias(result, label), out / "shape_bias.png")
+    return result, f"{text}\n\nwrote {out / 'shape_bias.md'}, .json and .png"

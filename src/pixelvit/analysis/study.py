@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
 from ..config import Config, load_config
+
+log = logging.getLogger(__name__)
 
 
 def base_config(config: str, overrides: list[str] | tuple[str, ...] = ()) -> tuple[str | None, list[str], Config]:
@@ -35,7 +38,7 @@ def train_variant(path: str | None, overrides: list[str], run_dir: Path, variant
         summary = json.loads(summary_path.read_text())
         same = yaml.safe_load(config_path.read_text()) == load_config(path, overrides).to_dict()
         if same and summary.get("status") == "finished" and summary.get("final"):
-            print(f"{run_dir}: finished earlier, reusing its summary")
+            log.info(f"{run_dir}: finished earlier, reusing its summary")
             return summary
     return train_from_config(path, overrides)
 

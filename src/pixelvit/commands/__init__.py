@@ -11,6 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from . import analysis, bench, demo, generation, models, training
+from .console import use_console
 from .errors import debug_requested, report
 
 COMMAND_MODULES = (training, demo, analysis, generation, bench, models)
@@ -30,6 +31,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one command. Whatever a user's input or environment causes ends as one or two lines on stderr and
     a non-zero exit code (2: bad input, 1: the run failed, 130: interrupted); see :mod:`.errors`."""
     args = build_parser().parse_args(argv)
+    use_console()
     try:
         return args.func(args)
     except (Exception, KeyboardInterrupt) as e:

@@ -21,8 +21,7 @@ def _query(text: str) -> tuple[int, int]:
     return parts[0], parts[1]
 
 
-def add_commands(sub) -> None:
-    """Register the analysis subcommands on the ``pixelvit`` subparsers."""
+def _add_attention_distance(sub) -> None:
     p = sub.add_parser("attention-distance", help="mean attention distance and offset per layer and head (one or two models)")
     p.add_argument("checkpoint", help=CHECKPOINT_HELP)
     p.add_argument("checkpoint2", nargs="?", help="a second model, drawn side by side (e.g. the /2 twin of a /1 model)")
@@ -32,6 +31,8 @@ def add_commands(sub) -> None:
     p.add_argument("--out", required=True, help="folder for attention_distance.{md,json,png}")
     p.set_defaults(func=cmd_attention_distance)
 
+
+def _add_attention_maps(sub) -> None:
     p = sub.add_parser("attention-maps", help="attention of one query pixel (or the class token), per layer and head")
     p.add_argument("checkpoint", help=CHECKPOINT_HELP)
     add_data_args(p)
@@ -42,12 +43,16 @@ def add_commands(sub) -> None:
     p.add_argument("--out", required=True, help="PNG file to write; FILE.md and FILE.json are written beside it")
     p.set_defaults(func=cmd_attention_maps)
 
+
+def _add_pe_similarity(sub) -> None:
     p = sub.add_parser("pe-similarity", help="cosine similarity of each position embedding to all others, as small maps")
     p.add_argument("checkpoint", help=CHECKPOINT_HELP)
     p.add_argument("--stride", type=int, help="show every N-th row and column (default: at most 10 per side)")
     p.add_argument("--out", required=True, help="PNG file to write; FILE.md and FILE.json are written beside it")
     p.set_defaults(func=cmd_pe_similarity)
 
+
+def _add_pe_study(sub) -> None:
     p = sub.add_parser("pe-study", help="train with sin-cos, learned and no position embedding (paper: 82.7 / 82.8 / 81.2)")
     p.add_argument("config", help=CONFIG_HELP)
     add_overrides(p, "config overrides applied to every run, e.g. train.epochs=5; before, between or after the options")
@@ -55,6 +60,8 @@ def add_commands(sub) -> None:
     p.add_argument("--out", default="runs/pe_study", help="study folder (default runs/pe_study)")
     p.set_defaults(func=cmd_pe_study)
 
+
+def _add_permutation_study(sub) -> None:
     p = sub.add_parser("permutation-study", help="train on pixel-permuted images: accuracy against T swapped pairs per δ")
     p.add_argument("config", help=CONFIG_HELP)
     add_overrides(p, "config overrides applied to every run; before, between or after the options")
@@ -63,6 +70,8 @@ def add_commands(sub) -> None:
     p.add_argument("--out", default="runs/permutation_study", help="study folder (default runs/permutation_study)")
     p.set_defaults(func=cmd_permutation_study)
 
+
+def _add_patch_sweep(sub) -> None:
     p = sub.add_parser("patch-sweep", help="accuracy against patch size at fixed sequence length or fixed input size")
     p.add_argument("config", help=CONFIG_HELP)
     add_overrides(p, "config overrides applied to every run; before, between or after the options")
@@ -72,6 +81,8 @@ def add_commands(sub) -> None:
     p.add_argument("--out", default="runs/patch_sweep", help="study folder (default runs/patch_sweep)")
     p.set_defaults(func=cmd_patch_sweep)
 
+
+def _add_shape_bias(sub) -> None:
     p = sub.add_parser("shape-bias", help="shape vs texture bias of an ImageNet model on cue-conflict images")
     p.add_argument("checkpoint", help=CHECKPOINT_HELP)
     p.add_argument("--root", required=True, help="cue-conflict folder: ROOT/<shape>/<shape><n>-<texture><m>.png")
@@ -80,6 +91,8 @@ def add_commands(sub) -> None:
     p.add_argument("--out", help="folder for shape_bias.{md,json,png} (default: print only)")
     p.set_defaults(func=cmd_shape_bias)
 
+
+def _add_mae_show(sub) -> None:
     p = sub.add_parser("mae-show", help="PNG grid of original / masked / reconstruction from an MAE (task: mae)")
     p.add_argument("checkpoint", help="an MAE run directory, model directory or step_*.pt checkpoint")
     add_data_args(p, device_default="cpu")
@@ -88,6 +101,8 @@ def add_commands(sub) -> None:
     p.add_argument("--out", required=True, help="PNG file to write")
     p.set_defaults(func=cmd_mae_show)
 
+
+def _add_depth_show(sub) -> None:
     p = sub.add_parser("depth-show", help="plot input / ground truth / predicted depth for a few test images (PNG)")
     p.add_argument("checkpoint", help="a depth run directory, a model directory or a step_*.pt file")
     add_data_args(p)
@@ -95,6 +110,8 @@ def add_commands(sub) -> None:
     p.add_argument("--out", help="PNG to write (default: depth_show.png in the run or model directory)")
     p.set_defaults(func=cmd_depth_show)
 
+
+def _add_report(sub) -> None:
     p = sub.add_parser(
         "report", help="report of runs by task: metrics beside the paper's, curves, analyses (Markdown; --html: one page)"
     )
@@ -104,13 +121,31 @@ def add_commands(sub) -> None:
     p.set_defaults(func=cmd_report)
 
 
+def add_commands(sub) -> None:
+    """Register the analysis subcommands on the ``pixelvit`` subparsers."""
+    for add in (
+        _add_attention_distance,
+        _add_attention_maps,
+        _add_pe_similarity,
+        _add_pe_study,
+        _add_permutation_study,
+        _add_patch_sweep,
+        _add_shape_bias,
+        _add_mae_show,
+        _add_depth_show,
+        _add_report,
+    ):
+        add(sub)
+
+
 def cmd_attention_distance(args: argparse.Namespace) -> int:
     from ..analysis.attention_distance import analyse_checkpoints
 
     checkpoints = [args.checkpoint] + ([args.checkpoint2] if args.checkpoint2 else [])
-    analyse_checkpoints(
+    _, text = analyse_checkpoints(
         checkpoints, Path(args.out), args.data, args.root, args.split, args.num_images, args.batch_size, args.device
     )
+    print(text)
     return 0
 
 
@@ -118,21 +153,27 @@ def cmd_attention_maps(args: argparse.Namespace) -> int:
     from ..analysis.attention_maps import attention_maps_command
 
     query = None if args.cls else (_query(args.query) if args.query else "centre")
-    attention_maps_command(args.checkpoint, Path(args.out), args.index, query, args.data, args.root, args.split, args.device)
+    _, text = attention_maps_command(
+        args.checkpoint, Path(args.out), args.index, query, args.data, args.root, args.split, args.device
+    )
+    print(text)
     return 0
 
 
 def cmd_pe_similarity(args: argparse.Namespace) -> int:
     from ..analysis.pe_similarity import pe_similarity_command
 
-    pe_similarity_command(args.checkpoint, Path(args.out), args.stride)
+    _, text = pe_similarity_command(args.checkpoint, Path(args.out), args.stride)
+    print(text)
     return 0
 
 
 def cmd_pe_study(args: argparse.Namespace) -> int:
     from ..analysis.pe_study import run_pe_study
 
-    run_pe_study(args.config, Path(args.out), [v.strip() for v in args.variants.split(",") if v.strip()], args.overrides)
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    _, text = run_pe_study(args.config, Path(args.out), variants, args.overrides)
+    print(text)
     return 0
 
 
@@ -143,7 +184,8 @@ def cmd_permutation_study(args: argparse.Namespace) -> int:
         deltas = [parse_delta(d) for d in args.deltas.split(",") if d.strip()]
     except ValueError:
         raise ConfigError(f"--deltas takes comma-separated numbers or inf, got {args.deltas!r}") from None
-    run_permutation_study(args.config, Path(args.out), parse_ints(args.pairs, "--pairs"), deltas, args.overrides)
+    _, text = run_permutation_study(args.config, Path(args.out), parse_ints(args.pairs, "--pairs"), deltas, args.overrides)
+    print(text)
     return 0
 
 
@@ -151,16 +193,18 @@ def cmd_patch_sweep(args: argparse.Namespace) -> int:
     from ..analysis.patch_sweep import MODES, run_patch_sweep
 
     for mode in MODES if args.mode == "both" else [args.mode]:
-        run_patch_sweep(
+        _, text = run_patch_sweep(
             args.config, Path(args.out), mode, parse_ints(args.patch_sizes, "--patch-sizes"), args.grid, args.overrides
         )
+        print(text)
     return 0
 
 
 def cmd_shape_bias(args: argparse.Namespace) -> int:
     from ..analysis.shape_bias import shape_bias_command
 
-    shape_bias_command(args.checkpoint, args.root, Path(args.out) if args.out else None, args.batch_size, args.device)
+    _, text = shape_bias_command(args.checkpoint, args.root, Path(args.out) if args.out else None, args.batch_size, args.device)
+    print(text)
     return 0
 
 

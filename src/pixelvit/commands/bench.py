@@ -12,6 +12,7 @@ DEFAULT_CASES = "vit_t/1@32:32,vit_s/1@32:2,vit_t/1@64:1"
 
 
 def add_commands(sub) -> None:
+    """Register ``bench``."""
     p = sub.add_parser(
         "bench",
         help="throughput, FLOP/s, memory: pixelvit vs timm (eager and compiled), and sequence-length scaling",

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 
-def add_commands(sub) -> None:
+def _add_prepare_latents(sub) -> None:
     p = sub.add_parser("prepare-latents", help="encode a dataset once through the SD VAE into a cached latent array")
     p.add_argument("--vae", required=True, help="local VAE folder (config.json + diffusion_pytorch_model.safetensors)")
     p.add_argument("--data", required=True, help="dataset name (imagenet, imagefolder, cifar100, ...)")
@@ -21,6 +21,8 @@ def add_commands(sub) -> None:
     p.add_argument("--device", default="auto")
     p.set_defaults(func=cmd_prepare_latents)
 
+
+def _add_sample(sub) -> None:
     p = sub.add_parser("sample", help="draw samples from a trained DiT: PNG grid + ADM-layout .npz")
     p.add_argument("checkpoint", help="a diffusion run directory, its final/ or best/ model, or a step_*.pt checkpoint")
     p.add_argument("--num", type=int, default=64, help="number of samples (default 64; FID-50K: 50000)")
@@ -37,6 +39,8 @@ def add_commands(sub) -> None:
     p.add_argument("--device", default="auto")
     p.set_defaults(func=cmd_sample)
 
+
+def _add_fid(sub) -> None:
     p = sub.add_parser("fid", help="FID, sFID, Inception Score, precision and recall of a sample .npz against a reference .npz")
     p.add_argument("samples", help="sample batch .npz (arr_0: uint8 N x H x W x 3)")
     p.add_argument("reference", help="reference batch .npz (e.g. ADM's VIRTUAL_imagenet256_labeled.npz)")
@@ -52,6 +56,12 @@ def add_commands(sub) -> None:
     p.add_argument("--device", default="auto")
     p.add_argument("--json", help="also write the results to this JSON file")
     p.set_defaults(func=cmd_fid)
+
+
+def add_commands(sub) -> None:
+    """Register ``prepare-latents``, ``sample`` and ``fid``."""
+    for add in (_add_prepare_latents, _add_sample, _add_fid):
+        add(sub)
 
 
 def cmd_prepare_latents(args: argparse.Namespace) -> int:

@@ -1,4 +1,5 @@
-"""``pixelvit export`` and ``pixelvit push``: a trained model as a timm folder, or on the Hugging Face Hub."""
+"""``pixelvit models``, ``export`` and ``push``: the model presets, a trained model as a timm folder or on the Hugging
+Face Hub."""
 
 from __future__ import annotations
 
@@ -17,8 +18,13 @@ EPILOG_PUSH = """examples:
 Then: pixelvit.from_pretrained("my-lab/pixelvit-vit-t1-cifar100")."""
 
 
-def add_commands(sub) -> None:
-    """Register ``export`` and ``push``."""
+def _add_models(sub) -> None:
+    p = sub.add_parser("models", help="list model presets")
+    p.add_argument("pattern", nargs="?", default="*", help="shell pattern, e.g. 'vit_s/*'")
+    p.set_defaults(func=cmd_models)
+
+
+def _add_export(sub) -> None:
     p = sub.add_parser(
         "export",
         help="write a trained model in another library's format (timm)",
@@ -33,6 +39,8 @@ def add_commands(sub) -> None:
     p.add_argument("out", help="folder to write (config.json + model.safetensors in the target's layout)")
     p.set_defaults(func=cmd_export)
 
+
+def _add_push(sub) -> None:
     p = sub.add_parser(
         "push",
         help="upload a run's model and a generated model card to the Hugging Face Hub",
@@ -44,6 +52,19 @@ def add_commands(sub) -> None:
     p.add_argument("--dry-run", action="store_true", help="write the repository folder (default RUN_DIR/hub) and upload nothing")
     p.add_argument("--out", help="write the repository folder here (kept)")
     p.set_defaults(func=cmd_push)
+
+
+def add_commands(sub) -> None:
+    """Register ``models``, ``export`` and ``push``."""
+    for add in (_add_models, _add_export, _add_push):
+        add(sub)
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from ..models import list_models
+
+    print("\n".join(list_models(args.pattern)))
+    return 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:

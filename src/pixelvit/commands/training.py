@@ -1,4 +1,4 @@
-"""``pixelvit train``, ``eval``, ``prepare`` and ``models``: training runs, their evaluation, dataset caches, presets."""
+"""``pixelvit train``, ``eval`` and ``prepare``: training runs, their evaluation, dataset caches."""
 
 from __future__ import annotations
 
@@ -50,15 +50,9 @@ def _add_prepare(sub) -> None:
     p.set_defaults(func=cmd_prepare)
 
 
-def _add_models(sub) -> None:
-    p = sub.add_parser("models", help="list model presets")
-    p.add_argument("pattern", nargs="?", default="*", help="shell pattern, e.g. 'vit_s/*'")
-    p.set_defaults(func=cmd_models)
-
-
 def add_commands(sub) -> None:
-    """Register ``train``, ``eval``, ``prepare`` and ``models``."""
-    for add in (_add_train, _add_eval, _add_prepare, _add_models):
+    """Register ``train``, ``eval`` and ``prepare``."""
+    for add in (_add_train, _add_eval, _add_prepare):
         add(sub)
 
 
@@ -91,11 +85,4 @@ def cmd_prepare(args: argparse.Namespace) -> int:
 
     out = prepare_imagenet(Path(args.root), args.size, out=Path(args.out) if args.out else None, workers=args.workers)
     print(f"cache ready: {out}")
-    return 0
-
-
-def cmd_models(args: argparse.Namespace) -> int:
-    from ..models import list_models
-
-    print("\n".join(list_models(args.pattern)))
     return 0

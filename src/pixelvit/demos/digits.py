@@ -20,8 +20,8 @@ from ..io import write_json_atomic, write_text_atomic
 from ..tasks.recipes import DIGITS
 
 
-def run_demo(out: Path, patch_sizes: list[int], overrides: list[str] | tuple[str, ...] = ()) -> list[dict]:
-    """Train one model per patch size; print and save the comparison table."""
+def run_demo(out: Path, patch_sizes: list[int], overrides: list[str] | tuple[str, ...] = ()) -> tuple[list[dict], str]:
+    """Train one model per patch size and save the comparison table; returns its rows and the text to print."""
     from ..analysis.study import evaluation_set
     from ..config import load_config
     from ..tasks.training import train_from_config
@@ -50,12 +50,10 @@ def run_demo(out: Path, patch_sizes: list[int], overrides: list[str] | tuple[str
             }
         )
     table = format_table(rows)
-    print("\n" + table)
     write_text_atomic(out / "table.md", table + "\n")
     write_json_atomic(out / "results.json", rows)
     plot_accuracy(rows, out / "accuracy_vs_patch.png")
-    print(f"\nwrote {out / 'table.md'}, {out / 'results.json'} and {out / 'accuracy_vs_patch.png'}")
-    return rows
+    return rows, f"\n{table}\n\nwrote {out / 'table.md'}, {out / 'results.json'} and {out / 'accuracy_vs_patch.png'}"
 
 
 def _count_params(model_dir: Path) -> int:

@@ -41,8 +41,9 @@ def digits_npz(split: str, path: Path) -> Path:
     return path
 
 
-def run_dit_demo(out: Path, overrides: list[str] | tuple[str, ...] = ()) -> dict:
-    """Train the feature network and the DiT, sample, evaluate; writes ``results.json`` and ``samples/grid.png``."""
+def run_dit_demo(out: Path, overrides: list[str] | tuple[str, ...] = ()) -> tuple[dict, str]:
+    """Train the feature network and the DiT, sample, evaluate; writes ``results.json`` and ``samples/grid.png``.
+    Returns the headline numbers and the text to print (metrics, FID during training, the files written)."""
     from ..generation.sample import SampleOptions, sample_checkpoint
     from ..metrics.features import ClassifierFeatures
     from ..metrics.sample_eval import evaluate_samples, format_metrics
@@ -63,14 +64,16 @@ def run_dit_demo(out: Path, overrides: list[str] | tuple[str, ...] = ()) -> dict
     net = ClassifierFeatures(features_dir / "final")
     generated = evaluate_samples(net, info["npz"], ref)
     floor = evaluate_samples(net, real, ref)
-    print("\nDiT/1 samples vs digits test split:\n" + format_metrics(generated))
-    print("\nreal digits (train split) vs test split, the floor for this feature network:\n" + format_metrics(floor))
-    print("\nFID during training (evals: fid, 360 samples, ddim25): " + ", ".join(f"epoch {e}: {v:.2f}" for e, v in during))
+    text = "\n".join([
+        "\nDiT/1 samples vs digits test split:\n" + format_metrics(generated),
+        "\nreal digits (train split) vs test split, the floor for this feature network:\n" + format_metrics(floor),
+        "\nFID during training (evals: fid, 360 samples, ddim25): " + ", ".join(f"epoch {e}: {v:.2f}" for e, v in during),
+        f"\nwrote {out / 'results.json'} and {info['grid']}",
+    ])  # fmt: skip
     result = {"samples": generated, "real_train_vs_test": floor, "dit_train": summary, "sampling": info,
               "fid_during_training": during}  # fmt: skip
     write_json_atomic(out / "results.json", result)
-    print(f"\nwrote {out / 'results.json'} and {info['grid']}")
-    return {**generated, "real_fid": floor["fid"], "grid": info["grid"], "train_wall_s": summary["wall_time_s"]}
+    return {**generated, "real_fid": floor["fid"], "grid": info["grid"], "train_wall_s": summary["wall_time_s"]}, text
 
 
 def fid_during_training(run_dir: Path) -> list[tuple[int, float]]:

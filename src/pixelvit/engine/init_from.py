@@ -29,6 +29,7 @@ then), as in MAE fine-tuning.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import pickle
 from collections.abc import Callable
@@ -46,6 +47,8 @@ from ..models.layer_decay import layer_decay_scale
 from ..models.resize import resize_vit_state
 from ..models.timm_export import is_timm_folder, read_timm_folder
 from ..models.vit import VisionTransformer
+
+log = logging.getLogger(__name__)
 
 FRESH_PREFIXES = ("head.", "fc_norm.")  # never taken from the source
 REFERENCE_DECODER_PREFIXES = ("decoder_", "mask_token")
@@ -186,7 +189,7 @@ def init_encoder_from(model: VisionTransformer, source: str | os.PathLike) -> li
     state, resized = resize_vit_state(read_encoder_state(source, model), model)
     fresh = load_encoder_weights(model, state, f"model.init_from={source}")
     note = f"; resized: {', '.join(resized)}" if resized else ""
-    print(f"init_from {source}: loaded the encoder{note}; fresh: {', '.join(fresh) or 'nothing'}")
+    log.info(f"init_from {source}: loaded the encoder{note}; fresh: {', '.join(fresh) or 'nothing'}")
     return fresh
 
 

@@ -123,7 +123,9 @@ class PlainProgress:
         return "  ".join(parts)
 
     def set_postfix(self, ordered_dict: dict | None = None, refresh: bool = True, **postfix: Any) -> None:
-        print(self.line(**{**(ordered_dict or {}), **postfix}), file=self.stream or sys.stdout, flush=True)
+        stream = self.stream or sys.stdout  # the progress display writes where it is told, as tqdm does
+        stream.write(self.line(**{**(ordered_dict or {}), **postfix}) + "\n")
+        stream.flush()
 
     def close(self) -> None:
         pass

@@ -8,6 +8,7 @@ scale-out under ``torchrun`` (DDP, or FSDP2 with ``train.fsdp``). A task (see
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 import warnings
@@ -38,6 +39,8 @@ from .run_dir import config_changes, model_changes, refuse_changes
 from .sampler import EpochBatchSampler
 from .signals import StopSignal
 from .task import Task
+
+log = logging.getLogger(__name__)
 
 
 def seed_rank_streams(seed: int, rank: int) -> None:
@@ -277,7 +280,7 @@ class Trainer:
         if resumed is not None:
             self.load_state_dict(resumed)
             if self.dist.is_main:
-                print(f"resuming from {resumed['path']} (step {self.progress.step}, epoch {self.progress.epoch})")
+                log.info(f"resuming from {resumed['path']} (step {self.progress.step}, epoch {self.progress.epoch})")
         resume_step = self.progress.step if resumed is not None else None
         epoch_end_pending = resumed is not None and self.progress.batch_in_epoch >= self.batches_per_epoch  # evaluates again
         writer = MetricWriter(self.run_dir, resume_step=resume_step, redo_evals=epoch_end_pending) if self.dist.is_main else None
@@ -310,7 +313,7 @@ class Trainer:
                     path = self.save()
                     if self.dist.is_main:
                         where = f"at step {self.progress.step}; checkpoint {path}"
-                        print(f"\n{stop_reason} {where}. Run the same command again to resume.")
+                        log.info(f"\n{stop_reason} {where}. Run the same command again to resume.")
         finally:
             bar.close()
             if writer is not None:
@@ -475,4 +478,4 @@ class Trainer:
     def _log_eval(self, writer: MetricWriter | None, metrics: dict[str, float]) -> None:
         if writer is not None:
             writer.log(self.progress.step, "eval", {**metrics, "epoch": self.progress.epoch})
-            print(f"\nepoch {self.progress.epoch}: " + ", ".join(f"{k} {v:.3f}" for k, v in metrics.items()))
+            log.info(f"\nepoch {self.progress.epoch}: " + ", ".join(f"{k} {v:.3f}" for k, v in metrics.items()))

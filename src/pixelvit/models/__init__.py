@@ -1,4 +1,8 @@
-"""Models: every family (ViT for any patch size, DenseViT, MAE, DiT) from one registry, model files, timm interop."""
+"""Models: every family (ViT for any patch size, DenseViT, MAE, DiT) from one registry, model files, timm interop.
+
+Importing this package imports every family module, and so registers every family (``registry`` itself imports
+none of them). They register in the order they are imported: vit (by dense), dense_vit, dit, mae.
+"""
 
 from .dense import DenseViT
 from .dit import DiT

@@ -2,8 +2,9 @@
 
 ``vit_t/1``, ``vit_b/16`` (classifier), ``dense_vit_s/1`` (dense prediction), ``mae_vit_t/1`` (masked
 autoencoder), ``dit_l/2`` (diffusion). Each family module registers its class with
-:func:`register_family` when it is imported (``pixelvit.models`` imports them all), in the style of
-timm's ``@register_model``. Sizes are the standard ViT/DeiT ones (DiT: the reference's S/B/L/XL).
+:func:`register_family` when it is imported (``pixelvit/models/__init__.py`` imports them all; this module
+imports none of them), in the style of timm's ``@register_model``. Sizes are the standard ViT/DeiT ones
+(DiT: the reference's S/B/L/XL).
 Any patch size decodes (``vit_s/7``); :func:`list_models` lists the common ones. The names avoid
 ``pit_*``: timm's ``pit`` is a different model.
 """
@@ -68,9 +69,8 @@ def register_family(name: str, sizes: dict[str, tuple[int, int, int]], prefix: s
 
 
 def families() -> dict[str, Family]:
-    """Every registered family by architecture name ("vit", "dense_vit", "mae", "dit")."""
-    from . import dense, dit, mae, vit  # noqa: F401  (each registers itself on import)
-
+    """Every registered family by architecture name ("vit", "dense_vit", "mae", "dit"): importing any part of
+    ``pixelvit.models`` first runs its ``__init__``, which imports every family module (each registers itself)."""
     return dict(_FAMILIES)
 
 

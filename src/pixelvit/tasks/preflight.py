@@ -3,12 +3,14 @@ threads than the machine has free cores (two jobs side by side on 2 cores each r
 
 from __future__ import annotations
 
+import logging
 import os
-import sys
 
 import torch
 
 from ..config import Config
+
+log = logging.getLogger(__name__)
 
 
 def warmup_warning(cfg: Config, steps_per_epoch: int) -> str | None:
@@ -63,5 +65,5 @@ def warn_before_training(cfg: Config, train_images: int) -> list[str]:
     found = [warmup_warning(cfg, steps_per_epoch), None if on_gpu else threads_warning(torch.get_num_threads(), *free_cores())]
     found = [w for w in found if w]
     for w in found:
-        print(f"warning: {w}", file=sys.stderr)
+        log.warning(f"warning: {w}")
     return found

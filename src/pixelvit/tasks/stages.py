@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import os
 import shutil
 from collections.abc import Callable
@@ -32,7 +33,9 @@ from ..engine.run_dir import RunDirLock
 from ..engine.task import Task
 from ..io import atomic_path, write_json_atomic, write_text_atomic
 from ..models.hub import WEIGHTS_NAME
-from .training import check_run_config, format_summary, train_config
+from .run import check_run_config, format_summary, train_config
+
+log = logging.getLogger(__name__)
 
 FINISHED = "finished"
 STAGE_KEYS = ("status", "step", "epoch", "wall_time_s", "train_images_per_s", "final", "best")
@@ -111,14 +114,14 @@ def train_stages(cfg: Config) -> dict[str, Any]:
             directory = stage_dir(run_dir, k, stage)
             summary = finished_summary(directory)
             if summary is not None:
-                print(f"stage {k} (/{stage.patch_size}): finished earlier in {directory}, skipped")
+                log.info(f"stage {k} (/{stage.patch_size}): finished earlier in {directory}, skipped")
             else:
                 budget = None if cfg.train.max_steps is None else cfg.train.max_steps - steps
                 if budget is not None and budget < 1:
                     status = f"reached train.max_steps={cfg.train.max_steps} before stage {k}"
                     break
                 start = f", from {init_from}" if k else ""
-                print(f"stage {k} (/{stage.patch_size}, {stage.epochs} epochs) in {directory}{start}")
+                log.info(f"stage {k} (/{stage.patch_size}, {stage.epochs} epochs) in {directory}{start}")
                 prepare = carry_classifier(Path(init_from)) if k else None
                 summary = train_config(stage_config(cfg, k, init_from, budget), prepare)
                 if main:
@@ -146,7 +149,7 @@ def train_stages(cfg: Config) -> dict[str, Any]:
                 copy_model_dir(Path(last["run_dir"]) / "final", run_dir / "final")
             write_json_atomic(run_dir / "summary.json", outer)
     if main:
-        print(format_summary(cfg, outer))
+        log.info(format_summary(cfg, outer))
         if status != FINISHED:
-            print("Run the same command again to resume.")
+            log.info("Run the same command again to resume.")
     return outer
