@@ -183,6 +183,8 @@ class TaskSchema:
     model_fields: the ``model.*`` fields the task's model family reads; another field set to a
         non-default value is an error naming the field and ``model_family``.
     validate: the task's checks, run after the generic ones (raise :class:`ConfigError`).
+    stages, context_parallel: whether the task implements ``train.stages`` / ``train.context_parallel``
+        (another task's config that sets one is an error).
     """
 
     name: str
@@ -190,6 +192,8 @@ class TaskSchema:
     model_fields: tuple[str, ...] = ()
     model_family: str = "vit"
     validate: Callable[[Config], None] | None = None
+    stages: bool = False
+    context_parallel: bool = False
 
 
 @dataclass(frozen=True)
@@ -485,8 +489,20 @@ def _check(ok: bool, message: str) -> None:
 
 
 def validate(cfg: Config) -> None:
-    """Range and consistency checks that types alone cannot express."""
-    m, d, a, o, t = cfg.model, cfg.data, cfg.augment, cfg.optim, cfg.train
+    """Range and consistency checks that types alone cannot express: each section's, then the task's own."""
+    validate_model(cfg.model)
+    validate_data(cfg.data)
+    validate_augment(cfg.augment, cfg.model, cfg.train)
+    validate_optim(cfg.optim)
+    validate_train(cfg.train)
+    schema = task_schema(cfg.task)
+    validate_task_features(cfg, schema)
+    if schema.validate is not None:
+        schema.validate(cfg)
+
+
+def validate_model(m: ModelConfig) -> None:
+    """The ``model`` section: sizes, ratios and the pooling it needs."""
     for key, value in [("model.patch_size", m.patch_size), ("model.embed_dim", m.embed_dim), ("model.depth", m.depth)]:
         _check(value is None or value >= 1, f"{key}={value} must be >= 1")
     _check(m.num_heads is None or m.num_heads >= 1, f"model.num_heads={m.num_heads} must be >= 1")
@@ -504,20 +520,27 @@ def validate(cfg: Config) -> None:
     _check(m.global_pool == "avg" or m.class_token, "model.global_pool=token needs model.class_token=true")
     for key in ("drop_rate", "drop_path_rate"):
         _check(0.0 <= getattr(m, key) < 1.0, f"model.{key}={getattr(m, key)} must be in [0, 1)")
+
+
+def validate_data(d: DataConfig) -> None:
+    """The ``data`` section: input size, loader workers, limits and the pixel permutation."""
     _check(len(d.img_size) == 2 and min(d.img_size) >= 1, f"data.img_size={d.img_size} must be [height, width]")
     _check(d.num_workers >= 0, f"data.num_workers={d.num_workers} must be >= 0")
     for key in ("limit_train", "limit_eval"):
         _check(getattr(d, key) is None or getattr(d, key) >= 1, f"data.{key} must be >= 1 or null")
-    if d.permute_pairs < 0:
-        raise ConfigError(f"data.permute_pairs={d.permute_pairs} must be >= 0 (0: no permutation)")
-    if d.permute_delta is not None and not d.permute_delta >= 1:
-        raise ConfigError(f"data.permute_delta={d.permute_delta} must be >= 1 pixel, or null for any distance")
+    _check(d.permute_pairs >= 0, f"data.permute_pairs={d.permute_pairs} must be >= 0 (0: no permutation)")
+    _check(d.permute_delta is None or d.permute_delta >= 1,
+           f"data.permute_delta={d.permute_delta} must be >= 1 pixel, or null for any distance")  # fmt: skip
     height, width = d.img_size
-    if 2 * d.permute_pairs > height * width:
-        raise ConfigError(
-            f"data.permute_pairs={d.permute_pairs} disjoint swaps need {2 * d.permute_pairs} pixels, but a "
-            f"{height}x{width} image has {height * width} (at most {height * width // 2} pairs)"
-        )
+    _check(
+        2 * d.permute_pairs <= height * width,
+        f"data.permute_pairs={d.permute_pairs} disjoint swaps need {2 * d.permute_pairs} pixels, but a "
+        f"{height}x{width} image has {height * width} (at most {height * width // 2} pairs)",
+    )
+
+
+def validate_augment(a: AugmentConfig, m: ModelConfig, t: TrainConfig) -> None:
+    """The ``augment`` section, and what it asks of the batch size and the tokenizer."""
     _check(
         len(a.crop_scale) == 2 and 0 < a.crop_scale[0] <= a.crop_scale[1] <= 1,
         f"augment.crop_scale={a.crop_scale} must be [lo, hi] in (0, 1]",
@@ -533,12 +556,15 @@ def validate(cfg: Config) -> None:
         (a.mixup == 0 and a.cutmix == 0) or t.batch_size % 2 == 0,
         f"augment.mixup/cutmix pair each image with another of its batch: train.batch_size={t.batch_size} must be even",
     )
-    if m.tokenizer == "dictionary":
-        _check(
-            a.mixup == 0 and a.random_erasing == 0,
-            "augment.mixup and augment.random_erasing make non-integer pixels, which model.tokenizer=dictionary "
-            "cannot look up; set them to 0 (cutmix keeps pixel values and is allowed)",
-        )
+    _check(
+        m.tokenizer != "dictionary" or (a.mixup == 0 and a.random_erasing == 0),
+        "augment.mixup and augment.random_erasing make non-integer pixels, which model.tokenizer=dictionary "
+        "cannot look up; set them to 0 (cutmix keeps pixel values and is allowed)",
+    )
+
+
+def validate_optim(o: OptimConfig) -> None:
+    """The ``optim`` section: learning rates, decay, betas, warm-up, clipping."""
     _check(o.lr is None or o.lr > 0, f"optim.lr={o.lr} must be > 0")
     _check(o.blr > 0 and o.min_lr >= 0, "optim.blr must be > 0 and optim.min_lr >= 0")
     _check(o.weight_decay >= 0, f"optim.weight_decay={o.weight_decay} must be >= 0")
@@ -546,6 +572,11 @@ def validate(cfg: Config) -> None:
     _check(o.warmup_epochs >= 0, f"optim.warmup_epochs={o.warmup_epochs} must be >= 0")
     _check(o.clip_grad is None or o.clip_grad > 0, f"optim.clip_grad={o.clip_grad} must be > 0 or null")
     _check(o.lr is None or o.min_lr <= o.lr, f"optim.min_lr={o.min_lr} must not exceed optim.lr={o.lr}")
+    _check(o.layer_decay is None or 0.0 < o.layer_decay <= 1.0, f"optim.layer_decay={o.layer_decay} must be in (0, 1] or null")
+
+
+def validate_train(t: TrainConfig) -> None:
+    """The ``train`` section: length, seed, kernels, scale-out, checkpoints, device."""
     _check(t.epochs >= 1, f"train.epochs={t.epochs} must be >= 1")
     _check(0 <= t.seed < 2**63, f"train.seed={t.seed} must be in [0, 2^63)")
     _check(t.compile == "auto" or isinstance(t.compile, bool), f"train.compile={t.compile!r}: choose auto, true or false")
@@ -553,22 +584,9 @@ def validate(cfg: Config) -> None:
     _check(t.dist_timeout_s > 0, f"train.dist_timeout_s={t.dist_timeout_s} must be > 0")
     _check(t.batch_size >= 1 and t.accum_steps >= 1, "train.batch_size and train.accum_steps must be >= 1")
     _check(t.max_steps is None or t.max_steps >= 1, f"train.max_steps={t.max_steps} must be >= 1 or null")
-    _check(not t.stages or cfg.task == "classify", f"train.stages works with task classify, not {cfg.task}")
     _check(t.sdpa_backend in ("auto", "math", "flash") or not t.device.startswith("cpu"),
            f"train.sdpa_backend={t.sdpa_backend} has no CPU kernel: choose auto, math or flash on {t.device}")  # fmt: skip
     _check(t.context_parallel >= 1, f"train.context_parallel={t.context_parallel} must be >= 1")
-    if t.context_parallel > 1:
-        _check(cfg.task == "classify", f"train.context_parallel is implemented for task classify, not {cfg.task}")
-        _check(not t.fsdp, "train.context_parallel with train.fsdp is not supported yet: set train.fsdp=false (DDP)")
-        _check(t.compile is not True, "train.context_parallel runs eagerly: set train.compile=auto or false")
-    for i, stage in enumerate(t.stages):
-        _check(stage.patch_size >= 1 and stage.epochs >= 1,
-               f"train.stages[{i}]: patch_size and epochs must be >= 1, got {stage.patch_size} and {stage.epochs}")  # fmt: skip
-        _check(d.img_size[0] % stage.patch_size == 0 and d.img_size[1] % stage.patch_size == 0,
-               f"train.stages[{i}].patch_size={stage.patch_size} does not divide data.img_size={d.img_size}")  # fmt: skip
-        _check(stage.lr is None or 0 < stage.lr >= o.min_lr,
-               f"train.stages[{i}].lr={stage.lr} must be > 0 and not below optim.min_lr={o.min_lr}, or null")  # fmt: skip
-        _check(stage.warmup_epochs is None or stage.warmup_epochs >= 0, f"train.stages[{i}].warmup_epochs must be >= 0 or null")
     _check(t.ema_decay is None or 0 < t.ema_decay < 1, f"train.ema_decay={t.ema_decay} must be in (0, 1) or null")
     _check(t.eval_every >= 1 and t.log_every_steps >= 1, "train.eval_every and train.log_every_steps must be >= 1")
     _check(
@@ -579,7 +597,15 @@ def validate(cfg: Config) -> None:
         not (t.fsdp and t.ema_decay), "train.fsdp with train.ema_decay is not supported yet; use DDP (train.fsdp=false) for EMA"
     )
     _check(t.device in ("auto", "cpu") or t.device.startswith("cuda"), f"train.device={t.device!r}: choose auto, cpu or cuda[:N]")
-    _check(o.layer_decay is None or 0.0 < o.layer_decay <= 1.0, f"optim.layer_decay={o.layer_decay} must be in (0, 1] or null")
-    schema = task_schema(cfg.task)
-    if schema.validate is not None:
-        schema.validate(cfg)
+
+
+def validate_task_features(cfg: Config, schema: TaskSchema) -> None:
+    """``train.stages`` and ``train.context_parallel`` only for a task that implements them (its schema says so);
+    their own checks are that task's."""
+    t = cfg.train
+    for key, used, implements, phrase in [
+        ("train.stages", bool(t.stages), "stages", "works with"),
+        ("train.context_parallel", t.context_parallel > 1, "context_parallel", "is implemented for"),
+    ]:
+        tasks = " or ".join(name for name, other in TASK_SCHEMAS.items() if getattr(other, implements))
+        _check(not used or getattr(schema, implements), f"{key} {phrase} task {tasks}, not {cfg.task}")

@@ -19,21 +19,11 @@ from ..data.transforms import batch_augment, build_train_transform
 from ..engine.evaluation import Evaluation
 from ..engine.task import Task
 from ..metrics.classification import AccuracyMeter
-from ..models.registry import create_model, decode_variant, family_of_preset
+from ..models.registry import create_model, decode_variant
+from .common import check_model_name, model_kwargs
 from .registry import TaskEntry, register_task
 
 ACCURACY_KS = (1, 5)
-
-
-def check_model_name(cfg: Config, families: tuple[str, ...] = ("vit",)) -> None:
-    """``model.name`` must decode, to a preset of one of ``families``."""
-    try:
-        family = family_of_preset(cfg.model.name).name
-    except ValueError as e:
-        raise ConfigError(f"model.name: {e}") from None
-    if family not in families:
-        wanted = " or ".join(f"{f}_*" for f in families)
-        raise ConfigError(f"task {cfg.task} trains {wanted} models; model.name={cfg.model.name} is a {family} model")
 
 
 def patch_and_tokens(cfg: Config) -> tuple[int, int]:
@@ -43,8 +33,10 @@ def patch_and_tokens(cfg: Config) -> tuple[int, int]:
 
 
 def validate_classify(cfg: Config) -> None:
+    """The classification task's checks: its model family, staged training, context parallelism, pixel dropout."""
     check_model_name(cfg)
     m = cfg.model
+    check_stages(cfg)
     if cfg.train.context_parallel > 1:
         check_context_parallel(cfg)
     if m.token_keep < 1:
@@ -60,9 +52,28 @@ def validate_classify(cfg: Config) -> None:
             )
 
 
+def check_stages(cfg: Config) -> None:
+    """Each of ``train.stages``: a patch size that divides the input, whole epochs, its own lr and warm-up if set."""
+    img_size, min_lr = cfg.data.img_size, cfg.optim.min_lr
+    for i, stage in enumerate(cfg.train.stages):
+        if stage.patch_size < 1 or stage.epochs < 1:
+            raise ConfigError(f"train.stages[{i}]: patch_size and epochs must be >= 1, got {stage.patch_size} and {stage.epochs}")
+        if img_size[0] % stage.patch_size or img_size[1] % stage.patch_size:
+            raise ConfigError(f"train.stages[{i}].patch_size={stage.patch_size} does not divide data.img_size={img_size}")
+        if not (stage.lr is None or 0 < stage.lr >= min_lr):
+            raise ConfigError(f"train.stages[{i}].lr={stage.lr} must be > 0 and not below optim.min_lr={min_lr}, or null")
+        if not (stage.warmup_epochs is None or stage.warmup_epochs >= 0):
+            raise ConfigError(f"train.stages[{i}].warmup_epochs must be >= 0 or null")
+
+
 def check_context_parallel(cfg: Config) -> None:
-    """What a context-parallel classifier needs: every token split across processes, none on one alone."""
+    """What a context-parallel classifier needs: every token split across processes, none on one alone, one
+    process group form (DDP) and eager execution."""
     m, cp = cfg.model, cfg.train.context_parallel
+    if cfg.train.fsdp:
+        raise ConfigError("train.context_parallel with train.fsdp is not supported yet: set train.fsdp=false (DDP)")
+    if cfg.train.compile is True:
+        raise ConfigError("train.context_parallel runs eagerly: set train.compile=auto or false")
     patch, tokens = patch_and_tokens(cfg)
     if m.class_token or m.global_pool != "avg":
         raise ConfigError(
@@ -76,16 +87,6 @@ def check_context_parallel(cfg: Config) -> None:
                           f"input at patch size {patch}: pick a divisor")  # fmt: skip
 
 
-def model_overrides(cfg: Config) -> dict[str, Any]:
-    """Constructor arguments from ``cfg.model`` that are set (None means: keep the preset's)."""
-    m = cfg.model
-    keys = ("patch_size", "embed_dim", "depth", "num_heads")
-    fixed = ("mlp_ratio", "tokenizer", "pos_embed", "pos_embed_std", "global_pool", "class_token", "drop_rate", "drop_path_rate")
-    out = {k: getattr(m, k) for k in keys if getattr(m, k) is not None}
-    out.update({k: getattr(m, k) for k in fixed})
-    return out
-
-
 def build_classifier(cfg: Config, spec, channels: int, num_classes: int) -> nn.Module:
     """The model ``cfg.model`` describes, for the dataset ``spec`` (channels and statistics)."""
     return create_model(
@@ -95,7 +96,7 @@ def build_classifier(cfg: Config, spec, channels: int, num_classes: int) -> nn.M
         num_classes=num_classes,
         pixel_mean=tuple(spec.mean),
         pixel_std=tuple(spec.std),
-        **model_overrides(cfg),
+        **model_kwargs(cfg, MODEL_FIELDS),
     )
 
 
@@ -187,5 +188,6 @@ def evaluation(cfg: Config, model: nn.Module, split: str) -> Evaluation:
 
 register_task(
     TaskEntry("classify", ClassifyTask, evaluation, architecture="vit"),
-    TaskSchema("classify", model_fields=MODEL_FIELDS, model_family="vit", validate=validate_classify),
-)
+    TaskSchema("classify", model_fields=MODEL_FIELDS, model_family="vit", validate=validate_classify, stages=True,
+               context_parallel=True),
+)  # fmt: skip

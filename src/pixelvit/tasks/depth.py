@@ -29,11 +29,13 @@ from ..engine.task import Task
 from ..metrics.depth import DepthMeter, depth_metrics, reference_mean
 from ..models.dense import DenseViT
 from ..models.registry import create_model, with_family
-from .classify import check_model_name, model_overrides
+from .common import check_model_name, model_kwargs
 from .depth_losses import depth_loss
 from .registry import TaskEntry, register_task
 
 DEPTH_DATASETS_HINT = "use data.name=nyu_depth_v2 or data.name=depth_folder"
+# the model.* fields a DenseViT reads: a dense head has no pooling, and every pixel is predicted (no pixel dropout)
+DEPTH_MODEL_FIELDS = tuple(f for f in MODEL_FIELDS if f not in ("global_pool", "token_keep", "token_keep_epochs"))
 
 
 @dataclass
@@ -89,7 +91,6 @@ def depth_split(cfg: Config, split: str, limit: int | None):
 def build_dense_model(cfg: Config, spec, channels: int) -> DenseViT:
     """The DenseViT that ``cfg.model`` describes (preset vit_s/1 or dense_vit_s/1 ... + overrides),
     predicting log-depth (one channel)."""
-    overrides = {k: v for k, v in model_overrides(cfg).items() if k != "global_pool"}
     return create_model(
         with_family(cfg.model.name, "dense_vit"),
         out_channels=1,
@@ -98,7 +99,7 @@ def build_dense_model(cfg: Config, spec, channels: int) -> DenseViT:
         in_chans=channels,
         pixel_mean=tuple(spec.mean),
         pixel_std=tuple(spec.std),
-        **overrides,
+        **model_kwargs(cfg, DEPTH_MODEL_FIELDS),
     )
 
 
@@ -179,7 +180,7 @@ register_task(
     TaskSchema(
         "depth",
         sections={"depth": DepthConfig},
-        model_fields=tuple(f for f in MODEL_FIELDS if f not in ("global_pool", "token_keep", "token_keep_epochs")),
+        model_fields=DEPTH_MODEL_FIELDS,
         model_family="dense_vit",
         validate=validate_depth,
     ),

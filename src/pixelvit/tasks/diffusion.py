@@ -7,8 +7,9 @@ set of (x_0, t, ε) from the evaluation split, each drawn from a generator seede
 The main metric is that loss (lower is better); sample quality (FID, ...) is measured separately with
 ``pixelvit sample`` and ``pixelvit fid``.
 
-The DiT reads ``model.name`` / ``patch_size`` / ``embed_dim`` / ``depth`` / ``num_heads`` / ``mlp_ratio``; the
-ViT-only fields of ``model`` (tokenizer, pos_embed, pooling, dropout, drop path) do not apply and are ignored.
+The DiT reads ``model.name`` / ``patch_size`` / ``embed_dim`` / ``depth`` / ``num_heads`` / ``mlp_ratio`` /
+``grad_checkpointing``; the ViT-only fields of ``model`` (tokenizer, pos_embed, pooling, dropout, drop path, pixel
+dropout, init_from) do not apply, and setting one is an error that names it (``DIT_MODEL_FIELDS``).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from ..diffusion.samplers import sample_seed
 from ..engine.evaluation import Evaluation
 from ..engine.task import Task
 from ..models.registry import create_model
-from .classify import check_model_name
+from .common import check_model_name, model_kwargs
 from .registry import TaskEntry, register_task
 
 EVAL_LATENTS = 1000  # evaluation items taken from the training latents when no eval_latent_file is given
@@ -136,11 +137,10 @@ def build_datasets(cfg: Config, eval_split: str | None = None) -> tuple[Dataset,
 
 def build_dit(cfg: Config, shape: tuple[int, int, int], num_classes: int) -> nn.Module:
     """The DiT ``cfg.model`` names, for samples of ``shape`` (C, H, W)."""
-    m, d = cfg.model, cfg.diffusion
-    overrides = {k: getattr(m, k) for k in ("patch_size", "embed_dim", "depth", "num_heads") if getattr(m, k) is not None}
+    d = cfg.diffusion
     return create_model(
-        m.name, img_size=tuple(shape[1:]), in_chans=shape[0], num_classes=d.num_classes or num_classes,
-        learn_sigma=d.learn_sigma, class_dropout_prob=d.class_dropout, mlp_ratio=m.mlp_ratio, **overrides,
+        cfg.model.name, img_size=tuple(shape[1:]), in_chans=shape[0], num_classes=d.num_classes or num_classes,
+        learn_sigma=d.learn_sigma, class_dropout_prob=d.class_dropout, **model_kwargs(cfg, DIT_MODEL_FIELDS),
     )  # fmt: skip
 
 

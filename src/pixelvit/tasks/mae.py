@@ -29,9 +29,10 @@ from ..models.mae import MaskedAutoencoder, masked_mse_per_sample
 from ..models.mae_targets import check_target
 from ..models.masking import num_visible
 from ..models.registry import create_model, decode_variant, with_family
-from .classify import check_model_name, model_overrides
+from .common import check_model_name, model_kwargs
 from .registry import TaskEntry, register_task
 
+MAE_MODEL_FIELDS = tuple(f for f in MODEL_FIELDS if f not in ("token_keep", "token_keep_epochs"))  # MAE masks its own
 EVAL_MASK_SEED = 0  # masks of the evaluation: the same for every evaluation of a run
 
 
@@ -65,7 +66,7 @@ def build_mae(cfg: Config, spec, channels: int) -> MaskedAutoencoder:
     statistics and ``channels`` channels."""
     return create_model(
         with_family(cfg.model.name, "mae"),
-        **model_overrides(cfg),
+        **model_kwargs(cfg, MAE_MODEL_FIELDS),
         img_size=tuple(cfg.data.img_size),
         in_chans=channels,
         pixel_mean=tuple(spec.mean),
@@ -183,7 +184,7 @@ register_task(
     TaskSchema(
         "mae",
         sections={"mae": MAEConfig},
-        model_fields=tuple(f for f in MODEL_FIELDS if f not in ("token_keep", "token_keep_epochs")),
+        model_fields=MAE_MODEL_FIELDS,
         model_family="mae",
         validate=validate_mae,
     ),
