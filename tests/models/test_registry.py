@@ -1,7 +1,6 @@
 """Every preset of every family (timm's tests/test_models.py style): built tiny, forward shape, model-file
 round trip, batch independence, JSON config; the shared surface; the registry; old model files."""
 
-import inspect
 import json
 
 import pytest
@@ -9,7 +8,7 @@ import torch
 
 from pixelvit.models import DenseViT, DiT, MaskedAutoencoder, VisionTransformer, create_model, list_models, save_pretrained
 from pixelvit.models.hub import build_from_description, describe, from_pretrained, upgrade_config
-from pixelvit.models.registry import decode_variant, families, family_of, register_family, with_family
+from pixelvit.models.registry import decode_variant, families, family_of, family_of_preset, register_family, with_family
 
 IMG, TINY = 8, dict(embed_dim=32, depth=1, num_heads=2)
 
@@ -23,11 +22,10 @@ def _one_thread():
 
 
 def tiny(name: str, **kw) -> torch.nn.Module:
-    """Preset ``name`` at width 32, depth 1, on IMG×IMG images (at least a 2×2 token grid for large patches)."""
-    cls, preset = decode_variant(name)
-    extra = {"num_classes": 3} if "num_classes" in inspect.signature(cls).parameters else {}
-    if cls is MaskedAutoencoder:
-        extra.update(decoder_embed_dim=16, decoder_depth=1, decoder_num_heads=2)
+    """Preset ``name`` at width 32, depth 1, on IMG×IMG images (at least a 2×2 token grid for large patches), with
+    what its family's example asks for beside (``Family.example.kwargs``)."""
+    _, preset = decode_variant(name)
+    extra = family_of_preset(name).example.kwargs
     torch.manual_seed(0)
     model = create_model(name, **{"img_size": max(IMG, 2 * preset["patch_size"]), **TINY, **extra, **kw})
     for p in model.parameters():  # off the zero inits (DiT's adaLN-Zero) so outputs depend on every weight
@@ -37,30 +35,18 @@ def tiny(name: str, **kw) -> torch.nn.Module:
 
 
 def inputs(model: torch.nn.Module, batch: int) -> tuple:
-    g = torch.Generator().manual_seed(1)
-    x = torch.randn(batch, model.in_chans, *model.img_size, generator=g)
-    if isinstance(model, DiT):
-        return x, torch.randint(0, 1000, (batch,), generator=g), torch.randint(0, model.num_classes, (batch,), generator=g)
-    return (x,)
+    """``forward``'s arguments for ``batch`` samples, as the model's family makes them, from a fixed seed."""
+    return family_of(model).example.inputs(model, batch, torch.Generator().manual_seed(1))
 
 
 def output(model: torch.nn.Module, args: tuple, grad: bool = False) -> torch.Tensor:
-    """The family's main output; MAE's predictions with masks from a fixed seed (sample 0 draws the same mask alone)."""
+    """The family's main output (e.g. MAE's predictions under masks from a fixed seed)."""
     with torch.set_grad_enabled(grad):
-        if isinstance(model, MaskedAutoencoder):
-            return model(*args, generator=torch.Generator().manual_seed(2)).pred
-        return model(*args)
+        return family_of(model).example.output(model, args)
 
 
 def expected_shape(model: torch.nn.Module, batch: int) -> tuple[int, ...]:
-    h, w = model.img_size
-    if isinstance(model, VisionTransformer):
-        return (batch, model.num_classes)
-    if isinstance(model, DenseViT):
-        return (batch, model.out_channels, h, w)
-    if isinstance(model, MaskedAutoencoder):
-        return (batch, model.grid_size[0] * model.grid_size[1], model.in_chans * model.patch_size**2)
-    return (batch, model.out_channels, h, w)
+    return family_of(model).example.shape(model, batch)
 
 
 @pytest.mark.parametrize("name", list_models())
@@ -80,7 +66,7 @@ def test_every_preset_builds_saves_loads_and_is_batch_independent(name, tmp_path
     assert describe(model)["architecture"] == family_of(model).name
 
 
-@pytest.mark.parametrize("family", ["vit", "dense_vit", "mae", "dit"])
+@pytest.mark.parametrize("family", list(families()))
 def test_every_family_has_the_same_surface(family):
     model = tiny(f"{families()[family].prefix}_s/2")
     assert model.img_size == (IMG, IMG) and isinstance(model.img_size, tuple)
@@ -125,7 +111,7 @@ def test_registry_lists_every_family_and_size():
     with pytest.raises(ValueError, match="same sizes"):
         with_family("dit_xl/2", "mae")
     with pytest.raises(ValueError, match="already registered"):
-        register_family("copy", sizes={}, prefix="vit")(VisionTransformer)
+        register_family("copy", sizes={}, example=families()["vit"].example, prefix="vit")(VisionTransformer)
 
 
 def test_wrapped_families_refuse_encoder_arguments_they_fix():
@@ -168,8 +154,16 @@ def test_upgrade_config_maps_old_names():
     assert upgrade_config("vit", {"img_size": [8, 8]}) == {"img_size": [8, 8]}
 
 
-@pytest.mark.parametrize("meta", [OLD_DIT, OLD_MAE], ids=["dit", "mae"])
-def test_old_model_files_still_load(meta, tmp_path):
+def old_dit_loaded(model: torch.nn.Module) -> bool:
+    return model.img_size == (4, 6) and model.in_chans == 1
+
+
+def old_mae_loaded(model: torch.nn.Module) -> bool:
+    return model.encoder.pixel_mean == (0.3,) and model.encoder.num_classes == 0
+
+
+@pytest.mark.parametrize("meta, loaded_as_written", [(OLD_DIT, old_dit_loaded), (OLD_MAE, old_mae_loaded)], ids=["dit", "mae"])
+def test_old_model_files_still_load(meta, loaded_as_written, tmp_path):
     model = build_from_description(meta, "old file")
     assert upgrade_config(meta["architecture"], meta["config"]).items() <= model.config.items()
     # an old directory (config.json with the old names + weights) loads with the same weights
@@ -178,7 +172,4 @@ def test_old_model_files_still_load(meta, tmp_path):
     loaded = from_pretrained(tmp_path / "m")
     assert type(loaded) is type(model) and loaded.config == model.config
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), loaded.state_dict().values()))
-    if isinstance(model, MaskedAutoencoder):
-        assert loaded.encoder.pixel_mean == (0.3,) and loaded.encoder.num_classes == 0
-    else:
-        assert loaded.img_size == (4, 6) and loaded.in_chans == 1
+    assert loaded_as_written(loaded)

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from .base import capture_config
-from .registry import VIT_SIZES, register_family
+from .registry import VIT_SIZES, Example, register_family
 from .tokenizers import unpatchify
 from .vit import VisionTransformer
 
@@ -24,7 +24,10 @@ OUT_ACTIVATIONS = ("none", "exp")
 NOT_FOR_THE_BACKBONE = ("num_classes", "global_pool")
 
 
-@register_family("dense_vit", sizes=VIT_SIZES)
+EXAMPLE = Example(lambda model, batch: (batch, model.out_channels, *model.img_size))  # maps (B, out_channels, H, W)
+
+
+@register_family("dense_vit", sizes=VIT_SIZES, example=EXAMPLE)
 class DenseViT(nn.Module):
     """(B, C, H, W) images -> (B, out_channels, H, W) maps.
 

@@ -32,7 +32,7 @@ from ..errors import first_line
 from .base import block_indices, capture_config, to_2tuple
 from .layers import Attention, Mlp
 from .pos_embed import sincos_2d
-from .registry import register_family
+from .registry import Example, register_family
 from .tokenizers import LinearTokenizer, unpatchify
 
 # size letter -> (width, depth, heads), as the reference's DiT-S/B/L/XL.
@@ -119,7 +119,17 @@ class FinalLayer(nn.Module):
         return self.linear(modulate(self.norm_final(x), shift, scale))
 
 
-@register_family("dit", sizes=DIT_SIZES)
+def _example_inputs(model: DiT, batch: int, generator: torch.Generator) -> tuple[torch.Tensor, ...]:
+    """Noisy inputs x (B, C, H, W), timesteps t (B,) in [0, 1000), labels y (B,)."""
+    x = torch.randn(batch, model.in_chans, *model.img_size, generator=generator)
+    t = torch.randint(0, 1000, (batch,), generator=generator)
+    return x, t, torch.randint(0, model.num_classes, (batch,), generator=generator)
+
+
+EXAMPLE = Example(lambda model, batch: (batch, model.out_channels, *model.img_size), {"num_classes": 3}, inputs=_example_inputs)
+
+
+@register_family("dit", sizes=DIT_SIZES, example=EXAMPLE)
 class DiT(nn.Module):
     """Class-conditional diffusion Transformer over p×p patches of a (C, H, W) input (latent or pixels).
 

@@ -25,7 +25,7 @@ from .layers import Block
 from .mae_targets import check_target, compute_target, normalize_images, target_to_pixels
 from .masking import keep_tokens, num_visible, random_masking
 from .pos_embed import PosEmbed
-from .registry import VIT_SIZES, register_family
+from .registry import VIT_SIZES, Example, register_family
 from .tokenizers import unpatchify
 from .vit import VisionTransformer
 
@@ -54,7 +54,20 @@ def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> 
     return masked_mse_per_sample(pred, target, mask).mean()
 
 
-@register_family("mae", sizes=VIT_SIZES, prefix="mae_vit")
+def _example_shape(model: MaskedAutoencoder, batch: int) -> tuple[int, ...]:
+    """Predictions (B, L, C·p·p)."""
+    return batch, model.grid_size[0] * model.grid_size[1], model.in_chans * model.patch_size**2
+
+
+def _example_output(model: MaskedAutoencoder, inputs: tuple[torch.Tensor, ...]) -> torch.Tensor:
+    """The predictions under masks from a fixed seed (each sample draws its mask in turn: sample 0 alone draws the same)."""
+    return model(*inputs, generator=torch.Generator().manual_seed(2)).pred
+
+
+EXAMPLE = Example(_example_shape, dict(decoder_embed_dim=16, decoder_depth=1, decoder_num_heads=2), output=_example_output)
+
+
+@register_family("mae", sizes=VIT_SIZES, example=EXAMPLE, prefix="mae_vit")
 class MaskedAutoencoder(nn.Module):
     """MAE pre-training model.
 

@@ -15,9 +15,10 @@ import difflib
 import fnmatch
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+import torch
 from torch import nn
 
 # size letter -> (width, depth, heads); MLP ratio 4 for all.
@@ -34,15 +35,42 @@ _NAME = re.compile(r"^(?P<prefix>[a-z][a-z_]*)_(?P<size>[a-z]+)/(?P<patch>\d+)$"
 T = TypeVar("T", bound=type)
 
 
+def example_images(model: nn.Module, batch: int, generator: torch.Generator) -> tuple[torch.Tensor, ...]:
+    """``forward``'s arguments for most families: random images (batch, in_chans, H, W)."""
+    return (torch.randn(batch, model.in_chans, *model.img_size, generator=generator),)
+
+
+def example_forward(model: nn.Module, inputs: tuple[torch.Tensor, ...]) -> torch.Tensor:
+    """The main output for most families: ``model(*inputs)``."""
+    return model(*inputs)
+
+
+@dataclass(frozen=True)
+class Example:
+    """How to drive a family in a test, so one test covers every family with no branch on the family.
+
+    shape(model, batch): the shape of the main output for ``batch`` samples.
+    kwargs: constructor arguments a small model of the family takes beside its preset (e.g. the MAE decoder's size).
+    inputs(model, batch, generator): ``forward``'s arguments for ``batch`` samples (default: images only).
+    output(model, inputs): the main output tensor (default: ``model(*inputs)``); deterministic for fixed weights.
+    """
+
+    shape: Callable[[nn.Module, int], tuple[int, ...]]
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    inputs: Callable[[nn.Module, int, torch.Generator], tuple[torch.Tensor, ...]] = example_images
+    output: Callable[[nn.Module, tuple[torch.Tensor, ...]], torch.Tensor] = example_forward
+
+
 @dataclass(frozen=True)
 class Family:
     """A model family: ``cls`` built from presets ``<prefix>_<size>/<p>``; ``name`` is its architecture
-    name in ``config.json``."""
+    name in ``config.json``; ``example`` how a test drives it."""
 
     name: str
     cls: type[nn.Module]
     sizes: dict[str, tuple[int, int, int]]
     prefix: str
+    example: Example
 
     def preset(self, size: str, patch_size: int) -> dict[str, Any]:
         """Constructor arguments of one preset: {embed_dim, depth, num_heads, patch_size}."""
@@ -53,12 +81,15 @@ class Family:
 _FAMILIES: dict[str, Family] = {}  # architecture name -> family, in registration order
 
 
-def register_family(name: str, sizes: dict[str, tuple[int, int, int]], prefix: str | None = None) -> Callable[[T], T]:
+def register_family(
+    name: str, sizes: dict[str, tuple[int, int, int]], example: Example, prefix: str | None = None
+) -> Callable[[T], T]:
     """Class decorator: register a model family under architecture ``name`` with presets
-    ``<prefix>_<size>/<p>`` (``prefix`` defaults to ``name``) for ``size`` in ``sizes``."""
+    ``<prefix>_<size>/<p>`` (``prefix`` defaults to ``name``) for ``size`` in ``sizes``, and the ``example``
+    inputs and output shape that tests drive it with."""
 
     def register(cls: T) -> T:
-        family = Family(name, cls, dict(sizes), prefix or name)
+        family = Family(name, cls, dict(sizes), prefix or name, example)
         clash = [f.name for f in _FAMILIES.values() if f.prefix == family.prefix and f.name != name]
         if clash:
             raise ValueError(f"model prefix {family.prefix!r} is already registered by family {clash[0]!r}")

@@ -14,7 +14,7 @@ from .base import block_indices, capture_config, to_2tuple
 from .layers import Block
 from .masking import keep_tokens, random_masking
 from .pos_embed import POS_EMBED_KINDS, PosEmbed
-from .registry import VIT_SIZES, register_family
+from .registry import VIT_SIZES, Example, register_family
 from .tokenizers import TOKENIZER_KINDS, DictionaryTokenizer, LinearTokenizer
 
 __all__ = ["POOLING_KINDS", "VisionTransformer", "to_2tuple"]
@@ -30,7 +30,10 @@ class TokenShard(NamedTuple):
     group: dist.ProcessGroup
 
 
-@register_family("vit", sizes=VIT_SIZES)
+EXAMPLE = Example(lambda model, batch: (batch, model.num_classes), {"num_classes": 3})  # logits (B, num_classes)
+
+
+@register_family("vit", sizes=VIT_SIZES, example=EXAMPLE)
 class VisionTransformer(nn.Module):
     """ViT over p×p patches of a (C, H, W) image; p = 1 gives one token per pixel.
 
