@@ -26,6 +26,7 @@ from pathlib import Path
 import torch
 
 from pixelvit.analysis.study import mean_std, train_variant
+from pixelvit.commands.console import use_console
 from pixelvit.config import load_config
 from pixelvit.engine.logging import read_metrics
 from pixelvit.tasks.recipes import RECIPES
@@ -48,6 +49,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", default="runs/studies")
     args = parser.parse_args()
+    use_console()  # the runs' progress lines, as `pixelvit train` shows them
     torch.set_num_threads(args.threads)
     epochs = args.epochs or DEFAULT_EPOCHS.get(args.recipe, 10)
     keeps, seeds = [float(k) for k in args.keeps.split(",")], [int(s) for s in args.seeds.split(",")]

@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 
 from pixelvit.analysis.study import mean_std, train_variant
+from pixelvit.commands.console import use_console
 from pixelvit.tasks.recipes import RECIPES
 
 
@@ -36,6 +37,7 @@ def main() -> None:
     parser.add_argument("--arms", default="scratch,p2,staged,staged_lr", help="which runs, comma-separated")
     parser.add_argument("--out", default="runs/studies")
     args = parser.parse_args()
+    use_console()  # the runs' progress lines, as `pixelvit train` shows them
     torch.set_num_threads(args.threads)
     out, seeds, epochs = Path(args.out) / args.recipe, [int(s) for s in args.seeds.split(",")], args.epochs
     stages = f"train.stages=[{{patch_size: 2, epochs: {args.p2_epochs}}}, {{patch_size: 1, epochs: {epochs - args.p2_epochs}}}]"
