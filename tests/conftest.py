@@ -8,6 +8,9 @@ import pytest
 import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# train.threads=auto keeps torch's thread count when OMP_NUM_THREADS is set: tests (and the processes they
+# start) then run with the count they choose (the one_thread fixture), whatever the machine's load.
+os.environ.setdefault("OMP_NUM_THREADS", str(torch.get_num_threads()))
 sys.path.insert(0, str(Path(__file__).parent))
 
 

@@ -143,6 +143,7 @@ class TrainConfig:
     context_parallel: int = 1
     compile: Literal["auto", True, False] = "auto"  # torch.compile the model for training; auto: where it pays
     sdpa_backend: Literal["auto", "math", "flash", "efficient", "cudnn"] = "auto"  # attention kernel (engine/attention.py)
+    threads: Literal["auto"] | int = "auto"  # CPU threads; auto: the cores free at start (engine/threads.py)
     on_nonfinite: Literal["stop", "skip"] = "stop"  # a NaN/inf gradient: stop the run, or skip the step
     max_consecutive_skips: int = 20  # with on_nonfinite=skip: stop after this many skipped steps in a row
     dist_timeout_s: float = 300.0  # a collective waiting longer (a lost or frozen rank) ends the job with an error
@@ -432,7 +433,13 @@ def convert(tp: Any, value: Any, key: str) -> Any:
         if value is None and type(None) in args:
             return None
         inner = [a for a in args if a is not type(None)]
-        return convert(inner[0], value, key)
+        if len(inner) == 1:
+            return convert(inner[0], value, key)
+        for option in inner:  # e.g. Literal["auto"] | int: the first member that takes the value
+            with contextlib.suppress(ConfigError):
+                return convert(option, value, key)
+        kinds = [" or ".join(map(str, typing.get_args(a))) if typing.get_origin(a) is Literal else a.__name__ for a in inner]
+        raise ConfigError(f"{key}={value!r} must be {' or '.join(kinds)}")
     if origin is Literal:
         if value not in args:
             raise ConfigError(f"{key}={value!r} is not a valid choice; choose one of: {', '.join(map(str, args))}")
@@ -580,6 +587,7 @@ def validate_train(t: TrainConfig) -> None:
     _check(t.epochs >= 1, f"train.epochs={t.epochs} must be >= 1")
     _check(0 <= t.seed < 2**63, f"train.seed={t.seed} must be in [0, 2^63)")
     _check(t.compile == "auto" or isinstance(t.compile, bool), f"train.compile={t.compile!r}: choose auto, true or false")
+    _check(t.threads == "auto" or t.threads >= 1, f"train.threads={t.threads} must be auto or a number >= 1")
     _check(t.max_consecutive_skips >= 1, f"train.max_consecutive_skips={t.max_consecutive_skips} must be >= 1")
     _check(t.dist_timeout_s > 0, f"train.dist_timeout_s={t.dist_timeout_s} must be > 0")
     _check(t.batch_size >= 1 and t.accum_steps >= 1, "train.batch_size and train.accum_steps must be >= 1")

@@ -108,7 +108,7 @@ def test_threads_warning_names_the_fix():
     assert threads_warning(2, 2, 2, 0.5) is None
     text = threads_warning(2, 1, 2, 3.0)
     assert "torch will use 2 threads but only about 1 of this machine's 2 cores are free (load 3.0)" in text
-    assert "OMP_NUM_THREADS=1" in text and "torch.set_num_threads(1)" in text
+    assert "train.threads=1" in text and "train.threads=auto with OMP_NUM_THREADS unset" in text
 
 
 def test_a_run_whose_warmup_outlasts_it_warns_on_stderr(tmp_path, capsys, one_thread):

@@ -28,7 +28,7 @@ LOCK_NAME = ".lock"
 RESUMABLE_CHANGES = (
     "run_dir", "train.max_steps", "train.progress", "train.log_every_steps", "train.keep_checkpoints",
     "train.checkpoint_every_steps", "data.num_workers", "train.dist_timeout_s",
-    "train.sdpa_backend", "train.context_parallel",  # how the step runs, not what it computes
+    "train.sdpa_backend", "train.context_parallel", "train.threads",  # how the step runs, not what it computes
 )  # fmt: skip
 
 

@@ -39,6 +39,7 @@ from .run_dir import config_changes, model_changes, refuse_changes
 from .sampler import EpochBatchSampler
 from .signals import StopSignal
 from .task import Task
+from .threads import ThreadChoice, choose_threads, torch_threads
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +85,7 @@ class Progress:
     wall_time_s: float = 0.0  # training time over every session of the run (kept across resumes)
     images_seen: int = 0  # training images over every session and process
     last_eval: dict[str, float] = field(default_factory=dict)
+    threads: int | None = None  # CPU threads of the run's first start (train.threads=auto keeps them on resume)
 
 
 class Trainer:
@@ -282,6 +284,7 @@ class Trainer:
             if self.dist.is_main:
                 log.info(f"resuming from {resumed['path']} (step {self.progress.step}, epoch {self.progress.epoch})")
         resume_step = self.progress.step if resumed is not None else None
+        threads = self._thread_choice(resumed is not None)
         epoch_end_pending = resumed is not None and self.progress.batch_in_epoch >= self.batches_per_epoch  # evaluates again
         writer = MetricWriter(self.run_dir, resume_step=resume_step, redo_evals=epoch_end_pending) if self.dist.is_main else None
         bar = progress_bar(self.total_steps, self.progress.step, self.dist.is_main, t.progress, self.steps_per_epoch)
@@ -289,7 +292,7 @@ class Trainer:
         stop_reason = "finished"
         self.model.train()
         try:
-            with StopSignal() as stop:
+            with StopSignal() as stop, torch_threads(threads.threads):
                 while self.progress.epoch < t.epochs:
                     self._train_epoch(writer, bar, stop)
                     requested = dist.any_rank(stop.requested is not None, self.dist)
@@ -328,6 +331,7 @@ class Trainer:
             "precision": self.precision,
             "compile": self.compiled,
             "world_size": self.dist.world_size,
+            "threads": threads.to_dict(),
             "wall_time_s": round(wall, 2),
             "train_images_per_s": round(images / wall, 2) if wall > 0 else None,
             "final": self.progress.last_eval,  # kept in checkpoints: a re-run of a finished run reports it too
@@ -340,6 +344,15 @@ class Trainer:
             write_json_atomic(self.run_dir / "summary.json", summary)
         dist.barrier(self.dist)
         return summary
+
+    def _thread_choice(self, resumed: bool) -> ThreadChoice:
+        """``train.threads`` for this session; ``auto`` on a resume keeps the first start's count (the count can
+        change float reduction order, and a resume is exact)."""
+        choice = choose_threads(self.cfg.train.threads)
+        if resumed and choice.source == "auto" and self.progress.threads:
+            choice = ThreadChoice(self.progress.threads, "resumed", "train.threads=auto keeps the count of the run's first start")
+        self.progress.threads = choice.threads
+        return choice
 
     def _train_epoch(self, writer: MetricWriter | None, bar, stop: StopSignal) -> None:
         """One epoch from the current position."""

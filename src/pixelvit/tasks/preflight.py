@@ -9,6 +9,7 @@ import os
 import torch
 
 from ..config import Config
+from ..engine.threads import choose_threads, free_cores, load_average, usable_cores
 
 log = logging.getLogger(__name__)
 
@@ -32,27 +33,14 @@ def warmup_warning(cfg: Config, steps_per_epoch: int) -> str | None:
     return None
 
 
-def free_cores() -> tuple[int, int, float]:
-    """(free cores, cores this process may use, 1-minute load average). Up to one core of the load is taken to be
-    this process itself (it has been loading data)."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    try:
-        load = os.getloadavg()[0]
-    except (AttributeError, OSError):
-        load = 0.0
-    return max(1, cores - round(max(0.0, load - 1.0))), cores, load
-
-
 def threads_warning(threads: int, free: int, cores: int, load: float) -> str | None:
     """A warning when torch will run more threads than there are free cores."""
     if threads <= free:
         return None
     return (
         f"torch will use {threads} threads but only about {free} of this machine's {cores} cores are free (load {load:.1f}); "
-        f"jobs side by side then slow each other down many-fold: set OMP_NUM_THREADS={free} (or torch.set_num_threads({free}))"
+        f"jobs side by side then slow each other down many-fold: set train.threads={free}, or train.threads=auto with "
+        "OMP_NUM_THREADS unset (auto takes the cores free at start)"
     )
 
 
@@ -62,7 +50,11 @@ def warn_before_training(cfg: Config, train_images: int) -> list[str]:
         return []
     steps_per_epoch = max(1, train_images // cfg.train.batch_size // cfg.train.accum_steps)
     on_gpu = cfg.train.device != "cpu" and torch.cuda.is_available()  # CPU threads then matter little
-    found = [warmup_warning(cfg, steps_per_epoch), None if on_gpu else threads_warning(torch.get_num_threads(), *free_cores())]
+    choice = choose_threads(cfg.train.threads)  # auto takes the free cores: only a count the user set can be too many
+    cores, load = usable_cores(), load_average()
+    free = free_cores(cores, load)
+    too_many = None if on_gpu or choice.source == "auto" else threads_warning(choice.threads, free, cores, load)
+    found = [warmup_warning(cfg, steps_per_epoch), too_many]
     found = [w for w in found if w]
     for w in found:
         log.warning(f"warning: {w}")

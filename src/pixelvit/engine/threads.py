@@ -1,0 +1,110 @@
+"""How many CPU threads torch may use: ``train.threads`` (and the ``--threads`` of eval and sampling).
+
+``auto`` takes the cores that are actually free when the run starts: the cores this process may run
+on (affinity, and a cgroup CPU quota where one is set), less the load other processes put on them
+(1-minute load average), shared among the processes of this node under torchrun. On 2 cores, two
+jobs that each spin 2 threads run many times slower than a fair share would (measured: 15x instead
+of 2x); with ``auto`` the second job takes what is left. ``OMP_NUM_THREADS``, when set, is the user's
+choice and wins over ``auto``. A number is used as given.
+
+The thread count can change the order of float reductions, so two runs of the same seed agree to
+float rounding, not bit for bit, when their thread counts differ; a resumed run uses the count of
+its first start, so resuming stays exact.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+
+@dataclass(frozen=True)
+class ThreadChoice:
+    """The thread count a run uses and why (recorded in ``summary.json``)."""
+
+    threads: int
+    source: str  # "auto" | "OMP_NUM_THREADS" | "config" | "resumed"
+    reason: str
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def cgroup_cpu_limit(cpu_max: Path = Path("/sys/fs/cgroup/cpu.max")) -> float | None:
+    """The cgroup (v2) CPU quota in cores ("200000 100000" -> 2.0), None where there is none or no file."""
+    try:
+        quota, period = cpu_max.read_text().split()[:2]
+    except (OSError, ValueError):
+        return None
+    if quota == "max":
+        return None
+    try:
+        return max(0.01, int(quota) / int(period))
+    except (ValueError, ZeroDivisionError):
+        return None
+
+
+def usable_cores() -> int:
+    """The cores this process may run on: its affinity mask, capped by a cgroup CPU quota."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    quota = cgroup_cpu_limit()
+    return max(1, min(cores, int(quota)) if quota is not None else cores)
+
+
+def load_average() -> float:
+    """The 1-minute load average (0.0 where the platform has none)."""
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return 0.0
+
+
+def free_cores(cores: int, load: float) -> int:
+    """Cores free of other work: ``cores`` less the load, of which up to one core is taken to be this process
+    itself (it has been loading data before training starts); at least one."""
+    return max(1, cores - round(max(0.0, load - 1.0)))
+
+
+def decide_threads(
+    requested: int | str, omp_num_threads: str | None, current: int, cores: int, load: float, local_processes: int = 1
+) -> ThreadChoice:
+    """The thread count for ``requested`` (``"auto"`` or a positive number).
+
+    ``omp_num_threads``: the variable's value (None: unset); when set, ``auto`` keeps torch's ``current`` count
+    (which torch took from it, or which the caller set since). ``cores``: usable cores; ``load``: 1-minute load
+    average; ``local_processes``: training processes on this node, which share the free cores.
+    """
+    if requested != "auto":
+        return ThreadChoice(int(requested), "config", f"train.threads={requested}")
+    if omp_num_threads:
+        return ThreadChoice(current, "OMP_NUM_THREADS", f"OMP_NUM_THREADS={omp_num_threads} is set")
+    free = free_cores(cores, load)
+    threads = max(1, free // max(1, local_processes))
+    share = f", shared by {local_processes} processes" if local_processes > 1 else ""
+    return ThreadChoice(threads, "auto", f"{free} of {cores} cores free (load {load:.1f}){share}")
+
+
+def choose_threads(requested: int | str) -> ThreadChoice:
+    """:func:`decide_threads` for this process, this machine and this moment."""
+    local = int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1)
+    omp = os.environ.get("OMP_NUM_THREADS") or None
+    return decide_threads(requested, omp, torch.get_num_threads(), usable_cores(), load_average(), local)
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int) -> Iterator[None]:
+    """Run the block with ``threads`` intra-op threads, restoring the previous count after it."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

@@ -1,0 +1,83 @@
+"""train.threads: the decision from given load/affinity values, the cgroup quota, and what a run records."""
+
+import json
+
+import pytest
+import torch
+
+from pixelvit.config import ConfigError, load_config
+from pixelvit.engine import threads as threads_module
+from pixelvit.engine.threads import cgroup_cpu_limit, decide_threads, free_cores
+from pixelvit.tasks.training import train_from_config
+
+
+@pytest.mark.parametrize(
+    ("cores", "load", "local", "expected"),
+    [
+        (2, 0.0, 1, 2),  # idle 2-core machine: both cores
+        (2, 1.2, 1, 2),  # this process's own data loading is not another job
+        (2, 2.0, 1, 1),  # one other busy job: one core left
+        (2, 4.0, 1, 1),  # three other jobs: never fewer than one
+        (16, 3.0, 1, 14),
+        (16, 1.0, 4, 4),  # torchrun with 4 processes on the node share the free cores
+        (16, 9.0, 4, 2),
+    ],
+)
+def test_auto_takes_the_free_cores(cores, load, local, expected):
+    choice = decide_threads("auto", None, current=8, cores=cores, load=load, local_processes=local)
+    assert (choice.threads, choice.source) == (expected, "auto")
+    assert f"of {cores} cores free (load {load:.1f})" in choice.reason
+
+
+def test_omp_num_threads_and_a_number_win_over_auto():
+    omp = decide_threads("auto", "3", current=3, cores=16, load=0.0)
+    assert (omp.threads, omp.source) == (3, "OMP_NUM_THREADS")
+    assert decide_threads(5, "3", current=3, cores=2, load=9.0).threads == 5  # a number is used as given
+    assert decide_threads("auto", "", current=3, cores=2, load=0.0).source == "auto"  # empty means unset
+
+
+def test_free_cores_counts_one_core_of_load_as_this_process():
+    assert [free_cores(4, load) for load in (0.0, 1.0, 1.4, 1.6, 2.5, 3.6, 10.0)] == [4, 4, 4, 3, 2, 1, 1]
+
+
+@pytest.mark.parametrize(("text", "cores"), [("max 100000", None), ("200000 100000", 2.0), ("50000 100000", 0.5), ("junk", None)])
+def test_cgroup_quota(tmp_path, text, cores):
+    path = tmp_path / "cpu.max"
+    path.write_text(text + "\n")
+    assert cgroup_cpu_limit(path) == cores
+    assert cgroup_cpu_limit(tmp_path / "absent") is None
+
+
+def test_the_config_takes_auto_or_a_positive_count():
+    assert load_config(None).train.threads == "auto"
+    assert load_config(None, ["train.threads=3"]).train.threads == 3
+    with pytest.raises(ConfigError, match=r"train.threads='many' must be auto or int"):
+        load_config(None, ["train.threads=many"])
+    with pytest.raises(ConfigError, match=r"train.threads=0 must be auto or a number >= 1"):
+        load_config(None, ["train.threads=0"])
+
+
+TINY = ["data.name=digits", "data.img_size=[8,8]", "model.name=vit_t/4", "model.embed_dim=16", "model.depth=1",
+        "model.num_heads=2", "train.epochs=2", "train.batch_size=64", "data.limit_train=128", "data.limit_eval=32",
+        "train.progress=false", "train.precision=fp32", "optim.warmup_epochs=0"]  # fmt: skip
+
+
+def test_a_run_records_its_threads_restores_torchs_and_keeps_them_on_resume(tmp_path, monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(threads_module, "usable_cores", lambda: 2)
+    monkeypatch.setattr(threads_module, "load_average", lambda: 3.0)  # a busy machine: one core free
+    before = torch.get_num_threads()
+    seen, real = [], torch.set_num_threads
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: (seen.append(n), real(n)))
+    run_dir = tmp_path / "run"
+    first = train_from_config(None, [*TINY, f"run_dir={run_dir}", "train.max_steps=2"])
+    assert first["threads"] == {"threads": 1, "source": "auto", "reason": "1 of 2 cores free (load 3.0)"}
+    assert seen[0] == 1 and torch.get_num_threads() == before  # restored after the run
+
+    monkeypatch.setattr(threads_module, "load_average", lambda: 0.0)  # idle now: auto would take 2
+    resumed = train_from_config(None, [*TINY, f"run_dir={run_dir}"])
+    assert resumed["threads"]["threads"] == 1 and resumed["threads"]["source"] == "resumed"
+    assert json.loads((run_dir / "summary.json").read_text())["threads"]["threads"] == 1
+
+    explicit = train_from_config(None, [*TINY, f"run_dir={tmp_path / 'other'}", "train.threads=2", "train.max_steps=1"])
+    assert explicit["threads"]["source"] == "config" and explicit["threads"]["threads"] == 2
