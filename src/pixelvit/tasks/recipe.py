@@ -287,7 +287,10 @@ def format_recipe(r: dict[str, Any]) -> str:
             f"forward {_si(f['forward_per_image'])}FLOP/image; training 3x forward = {_si(f['train_per_image'])}FLOP/image",
             f"run: {_si(f['train_run'])}FLOP training + {_si(f['eval_run'])}FLOP evaluation"]  # fmt: skip
     for name, hours in r["gpu_hours"].items():
-        out.append(f"{name}: {hours:,.0f} GPU-hours at {r['utilisation']:.0%} of the dense {r['precision']} peak (assumed)")
+        out.append(
+            f"{name}: {hours:,.{0 if hours >= 10 else 1}f} GPU-hours at {r['utilisation']:.0%} "
+            f"of the dense {r['precision']} peak (assumed)"
+        )
     out.append("(not counted: data loading, checkpoints, compilation; see pixelvit.tasks.recipe)")
     metrics = ", ".join(f"{k} {v:g}" for k, v in r["paper"]["metrics"].items()) or "none"
     out += [
