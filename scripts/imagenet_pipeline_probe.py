@@ -80,7 +80,8 @@ def main() -> None:
         decoded = np.stack([decode_image(p, (112, 112), fit="squash") for p in paths])
     print(f"fabricated JPEGs: {args.files} of 500x375, {jpeg_kb:.0f} KB each")
     print("| cache | bytes per image | ImageNet train | decode ms/image (1 process) |\n|---|---:|---:|---:|")
-    for name, side, ms in (("old train 28x28", 28, old), ("source 112x112 (+4 B ratio)", 112, source), ("val 28x28 at crop_pct 0.875", 28, val)):
+    caches = (("old train 28x28", 28, old), ("source 112x112 (+4 B ratio)", 112, source), ("val 28x28, crop_pct 0.875", 28, val))
+    for name, side, ms in caches:
         per = 3 * side * side + (4 if side == 112 else 0)
         print(f"| {name} | {per:,} | {per * IMAGENET_TRAIN / 1e9:.1f} GB | {ms * 1e3:.2f} |")
     reps = max(1, 2000 // len(decoded))
@@ -96,7 +97,8 @@ def main() -> None:
     old_rate, new_rate = time_transform(old_ds, args.items), time_transform(new_ds, args.items)
     print(f"\nper-sample transform, one process: old {old_rate:,.0f} img/s, new {new_rate:,.0f} img/s")
     h100 = GPUS[0]
-    print(f"\n| config | forward GFLOP/image | {h100.name} img/s at {UTILISATION:.0%} | loader workers needed |\n|---|---:|---:|---:|")
+    print(f"\n| config | forward GFLOP/image | {h100.name} img/s at {UTILISATION:.0%} | loader workers needed |")
+    print("|---|---:|---:|---:|")
     for path in sorted(Path(__file__).parents[1].joinpath("configs", "imagenet").glob("*.yaml")):
         r = resolve_recipe(load_config(path))
         need = h100.bf16_tflops * 1e12 * UTILISATION / r["flops"]["train_per_image"]
