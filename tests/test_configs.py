@@ -24,14 +24,14 @@ TINY = ["model.embed_dim=16", "model.depth=1", "model.num_heads=2", "train.batch
         "train.precision=fp32", "train.progress=false", "data.num_workers=0"]  # fmt: skip
 
 
-def fabricate(name: str, root: Path) -> None:
+def fabricate(name: str, root: Path, source_size: int | None = None, crop_pct: float = 1.0) -> None:
     if name == "cifar100":
         make_cifar100(root, n_train=12, n_test=5)
     elif name == "flowers102":
         make_flowers102(root, n_images=24)
     elif name == "imagenet":
         make_imagenet_folders(root, n_train=4, n_val=2)
-        prepare_imagenet(root, 28, workers=1)
+        prepare_imagenet(root, 28, workers=1, source_size=source_size, crop_pct=crop_pct)
     else:
         raise AssertionError(f"no fabricated data for {name}: add it here")
 
@@ -50,7 +50,7 @@ def test_config_trains_and_evaluates_on_fabricated_data(path, tmp_path, capsys):
     assert cfg.paper.metrics and cfg.paper.recipe_source, "each config records the paper's numbers and its recipe source"
     assert "# Run:" in path.read_text(), "each config states the command that runs it"
     root = tmp_path / "data"
-    fabricate(cfg.data.name, root)
+    fabricate(cfg.data.name, root, cfg.data.source_size, cfg.data.crop_pct)
     run_dir = tmp_path / "run"
     assert main(["train", str(path), *TINY, f"data.root={root}", f"run_dir={run_dir}"]) == 0
     summary = yaml.safe_load((run_dir / "summary.json").read_text())

@@ -50,6 +50,7 @@ class ModelConfig:
     token_keep: float = 1.0  # pixel dropout: train on this random fraction of tokens per step (eval uses all)
     token_keep_epochs: int | None = None  # pixel dropout for the first N epochs only, all tokens after (null: all)
     init_from: str | None = None  # a model/run dir or checkpoint whose encoder weights start this run
+    head_init_std: float | None = None  # re-draw the classifier weight at this std (MAE fine-tuning: 2e-5); null: model init
 
 
 @dataclass
@@ -73,6 +74,12 @@ class DataConfig:
     # Resize a fixed-size dataset (digits, CIFAR-100, Fashion-MNIST) to data.img_size instead of
     # refusing a different size (bicubic, antialiased): the fixed-sequence-length patch sweep needs it.
     resize: bool = False
+    # ImageNet, crop-and-resize recipes: take training crops from a cache at this short side (stored R×R with each
+    # image's aspect ratio, so a crop is cut in the image's own geometry) and downsample them to img_size (null:
+    # crop the img_size cache itself, the old way). crop_pct: evaluation resizes the short side to
+    # floor(img_size / crop_pct) and centre-crops img_size (timm/MAE: 0.875; 1.0: no margin).
+    source_size: int | None = None
+    crop_pct: float = 1.0
 
 
 @dataclass
@@ -84,8 +91,9 @@ class AugmentConfig:
     crop_padding: int = 4
     crop_scale: list[float] = field(default_factory=lambda: [0.08, 1.0])
     hflip: float = 0.0
-    randaugment_ops: int = 0
+    randaugment_ops: int = 0  # torchvision RandAugment(ops, magnitude of 31 bins), every op always applied
     randaugment_magnitude: int = 9
+    randaugment: str = ""  # timm's RandAugment config string, e.g. rand-m9-mstd0.5-inc1 (MAE, DeiT); "" for none
     color_jitter: float = 0.0
     grayscale: float = 0.0
     mixup: float = 0.0
@@ -106,6 +114,7 @@ class OptimConfig:
     warmup_epochs: float = 0.0
     schedule: Literal["cosine", "constant"] = "cosine"  # after warmup: cosine to min_lr, or constant
     clip_grad: float | None = None
+    warmup_from_zero: bool = False  # lr = peak·s/W at step s (MAE, starts at 0); false: peak·(s+1)/W
     layer_decay: float | None = None  # fine-tuning: lr × layer_decay^(depth - layer)
 
 
@@ -156,12 +165,30 @@ class TrainConfig:
 
 
 @dataclass
+class Deviation:
+    """One departure of a config from the recipe it cites: the dotted ``key``, the ``source``'s value,
+    ``ours`` and ``why`` (values as written in YAML; ``none`` for "the source has no such setting")."""
+
+    key: str
+    source: Any = None
+    ours: Any = None
+    why: str = ""
+
+
+@dataclass
 class PaperResult:
-    """What the paper reports for this row, and where the recipe comes from (for reports)."""
+    """What the paper reports for this row, and where the recipe comes from (for reports).
+
+    ``source``: the key of the cited recipe in :mod:`pixelvit.tasks.sources` (e.g. ``mae_finetune``);
+    ``deviations``: every setting where this config departs from it (tests/test_configs_follow_sources.py
+    holds each config to its source and fails on an undeclared difference).
+    """
 
     table: str = ""
     metrics: dict[str, float] = field(default_factory=dict)
     recipe_source: str = ""
+    source: str = ""
+    deviations: list[Deviation] = field(default_factory=list)
 
 
 @dataclass
@@ -427,6 +454,8 @@ def from_dict(cls: type, data: Any, prefix: str = "") -> Any:
 def convert(tp: Any, value: Any, key: str) -> Any:
     """Convert ``value`` to annotation ``tp`` (dataclass, Optional, Literal, list, dict, scalars)."""
     origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if tp is Any:  # free-form (a deviation's values): kept as YAML read it
+        return value
     if dataclasses.is_dataclass(tp):
         return from_dict(tp, value if value is not None else {}, key + ".")
     if origin in (typing.Union, types.UnionType):
@@ -558,6 +587,16 @@ def validate_augment(a: AugmentConfig, m: ModelConfig, t: TrainConfig) -> None:
         _check(getattr(a, key) >= 0.0, f"augment.{key}={getattr(a, key)} must be >= 0")
     _check(0 <= a.randaugment_magnitude <= 30, f"augment.randaugment_magnitude={a.randaugment_magnitude} must be in 0..30")
     _check(0 <= a.randaugment_ops <= 16, f"augment.randaugment_ops={a.randaugment_ops} must be in 0..16")
+    _check(not a.randaugment or a.randaugment.startswith("rand-"),
+           f"augment.randaugment={a.randaugment!r} must be a timm RandAugment string like rand-m9-mstd0.5-inc1, "
+           "or empty")  # fmt: skip
+    _check(not (a.randaugment and a.randaugment_ops), "augment.randaugment (timm) and augment.randaugment_ops "
+           "(torchvision) are two RandAugments: set one of them")  # fmt: skip
+    _check(0 < d.crop_pct <= 1, f"data.crop_pct={d.crop_pct} must be in (0, 1] (timm/MAE evaluate at 0.875)")
+    _check(d.source_size is None or d.source_size >= max(d.img_size),
+           f"data.source_size={d.source_size} must be at least the training size {max(d.img_size)} "
+           "(crops are downsampled from it)")  # fmt: skip
+    _check(m.head_init_std is None or m.head_init_std > 0, f"model.head_init_std={m.head_init_std} must be > 0 or null")
     _check(a.crop_padding >= 0, f"augment.crop_padding={a.crop_padding} must be >= 0")
     _check(
         (a.mixup == 0 and a.cutmix == 0) or t.batch_size % 2 == 0,

@@ -30,7 +30,7 @@ def test_config_trains_and_evaluates_on_fabricated_imagenet(path, tmp_path, caps
     assert cfg.data.name == "imagenet", "extend this test's fabricated data for other datasets"
     root = tmp_path / "data"
     make_imagenet_folders(root, n_train=4, n_val=2)
-    prepare_imagenet(root, cfg.data.img_size[0], workers=1)
+    prepare_imagenet(root, cfg.data.img_size[0], workers=1, source_size=cfg.data.source_size, crop_pct=cfg.data.crop_pct)
     run_dir = tmp_path / "run"
     assert main(["train", str(path), *TINY, f"data.root={root}", f"run_dir={run_dir}"]) == 0
     summary = yaml.safe_load((run_dir / "summary.json").read_text())

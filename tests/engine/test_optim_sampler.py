@@ -18,6 +18,13 @@ def test_warmup_cosine_closed_form():
     assert warmup_cosine(0, 10, 0, 2.0, 0.0) == pytest.approx(2.0)
 
 
+def test_warmup_from_zero_is_maes_formula():
+    """MAE's util/lr_sched.py: lr = peak * s / W at (fractional) epoch s of W, so step s of W steps gets peak * s / W."""
+    lr = lambda s: warmup_cosine(s, total_steps=110, warmup_steps=10, base_lr=1.0, min_lr=0.1, from_zero=True)  # noqa: E731
+    assert lr(0) == 0.0 and lr(4) == pytest.approx(0.4) and lr(9) == pytest.approx(0.9) and lr(10) == pytest.approx(1.0)
+    assert lr(60) == warmup_cosine(60, 110, 10, 1.0, 0.1)  # the decay is the same
+
+
 def test_param_groups_exclude_norms_biases_and_embeddings():
     model = create_model("vit_t/1", img_size=4, embed_dim=16, depth=1, num_heads=2, num_classes=3)
     groups = param_groups(model, weight_decay=0.05)

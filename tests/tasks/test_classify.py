@@ -57,3 +57,25 @@ def test_context_parallel_requirements_are_named_before_training():
         load_config(None, [*cp, "train.compile=true"])
     with pytest.raises(ConfigError, match="implemented for task classify, not mae"):
         load_config(None, ["task=mae", "model.name=mae_vit_t/1", "train.context_parallel=2"])
+
+
+def test_random_erasing_runs_on_each_image_before_mixup():
+    """As MAE's per-image dataset transform: an erased box is then still mixed with the partner image."""
+    task = ClassifyTask(load_config(None, [*TINY, "augment.mixup=0.8", "augment.random_erasing=0.25"]))
+    order = []
+    erase, mix = task.erasing, task.mixup
+    task.erasing = lambda x: order.append("erase") or erase(x)
+    task.mixup = lambda x, y: order.append("mix") or mix(x, y)
+    images = torch.from_numpy(task.train_set.arrays.images[:4])
+    targets = torch.from_numpy(task.train_set.arrays.targets[:4]).long()
+    task.loss(task.model, (images, targets), torch.device("cpu"), BatchDraws(0, 0, 0))
+    assert order == ["erase", "mix"]
+
+
+def test_head_init_std_redraws_the_new_head_as_mae_finetuning():
+    torch.manual_seed(0)
+    task = ClassifyTask(load_config(None, [*TINY, "model.head_init_std=2e-5"]))
+    std = float(task.model.head.weight.std())
+    assert 1.5e-5 < std < 2.5e-5  # 16 x 10 draws of a normal truncated at +-2 (absolute, so untouched at this std)
+    default = ClassifyTask(load_config(None, TINY))
+    assert float(default.model.head.weight.std()) > 1e-3

@@ -72,6 +72,8 @@ def run_patch_sweep(
         variant = [f"model.patch_size={p}", f"data.img_size=[{size[0]},{size[1]}]"]
         if mode == "fixed-length":
             variant.append("data.resize=true")
+            if cfg.data.source_size is not None:  # the crop source keeps its ratio to the input size (256/224 -> 16/14)
+                variant.append(f"data.source_size={max(size[0], round(cfg.data.source_size * size[0] / cfg.data.img_size[0]))}")
         run_dir = out / mode / f"p{p}"
         summary = train_variant(path, overrides, run_dir, variant)
         paper = PAPER_ACC1[mode].get(p)

@@ -11,6 +11,7 @@ EPILOG_TRAIN = """examples:
   pixelvit train configs/cifar100/vit_t1.yaml
   pixelvit train configs/cifar100/vit_t1.yaml model.patch_size=2 optim.blr=5e-4 run_dir=runs/t2
   pixelvit train configs/cifar100/vit_t1.yaml train.epochs=5 train.precision=fp32
+  pixelvit train configs/imagenet/vit_b1.yaml --dry-run    # the resolved recipe and its cost; trains nothing
 
 Starting the same command again resumes from the run directory's newest valid checkpoint.
 Overrides are dotted keys (model., data., augment., optim., train.); values are YAML scalars.
@@ -25,6 +26,9 @@ def _add_train(sub) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("config", help="YAML config file (see configs/)")
+    p.add_argument("--dry-run", action="store_true", help="build everything, train nothing: print the resolved recipe, "
+                   "its schedule, augmentation, parameter groups, FLOPs and GPU-hours, the paper's numbers and the "
+                   "declared deviations (no data download; a missing dataset is reported)")  # fmt: skip
     add_overrides(p)
     p.set_defaults(func=cmd_train)
 
@@ -47,6 +51,10 @@ def _add_prepare(sub) -> None:
     p.add_argument("--size", type=int, default=28, help="output side in pixels (default 28, the paper's)")
     p.add_argument("--out", help="cache folder (default ROOT/cache_SIZE)")
     p.add_argument("--workers", type=int, default=2, help="decoding processes")
+    p.add_argument("--source-size", type=int, help="store the train split at this side for crops cut from it and "
+                   "downsampled to --size (the ImageNet configs: 112 for 28); default: train at --size")  # fmt: skip
+    p.add_argument("--crop-pct", type=float, default=1.0, help="val: resize the short side to floor(size / crop_pct), "
+                   "centre-crop size (timm/MAE: 0.875); default 1.0")  # fmt: skip
     p.set_defaults(func=cmd_prepare)
 
 
@@ -59,6 +67,13 @@ def add_commands(sub) -> None:
 def cmd_train(args: argparse.Namespace) -> int:
     from ..engine.distributed import cleanup
     from ..tasks.training import train_from_config
+
+    if args.dry_run:
+        from ..config import load_config
+        from ..tasks.recipe import format_recipe, resolve_recipe
+
+        print(format_recipe(resolve_recipe(load_config(args.config, args.overrides))))
+        return 0
 
     summary = train_from_config(args.config, args.overrides)
     cleanup()  # under torchrun: every rank got here, so the groups can be torn down together (not after an error)
@@ -83,6 +98,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_prepare(args: argparse.Namespace) -> int:
     from ..data import prepare_imagenet
 
-    out = prepare_imagenet(Path(args.root), args.size, out=Path(args.out) if args.out else None, workers=args.workers)
+    out = prepare_imagenet(Path(args.root), args.size, out=Path(args.out) if args.out else None, workers=args.workers,
+                           source_size=args.source_size, crop_pct=args.crop_pct)  # fmt: skip
     print(f"cache ready: {out}")
     return 0

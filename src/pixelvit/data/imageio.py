@@ -58,15 +58,36 @@ def resize_array(images: np.ndarray, size: tuple[int, int] | None, chunk: int = 
     return out
 
 
-def decode_image(path: str | os.PathLike, size: tuple[int, int], mode: str = "RGB") -> np.ndarray:
-    """Decode one file to uint8 (C, H, W) (C = 3 for ``"RGB"``, 1 for ``"L"``), fitted to ``size``.
+FIT_MODES = ("cover", "squash")
 
+
+def eval_resize(size: int, crop_pct: float) -> int:
+    """The short side an evaluation image is resized to before its centre ``size`` crop (timm: floor(size / crop_pct))."""
+    return math.floor(size / crop_pct)
+
+
+def decode_image(
+    path: str | os.PathLike,
+    size: tuple[int, int],
+    mode: str = "RGB",
+    fit: str = "cover",
+    crop_pct: float = 1.0,
+    with_aspect: bool = False,
+) -> np.ndarray | tuple[np.ndarray, float]:
+    """Decode one file to uint8 (C, H, W) (C = 3 for ``"RGB"``, 1 for ``"L"``); with ``with_aspect`` also
+    the file's aspect ratio (width / height).
+
+    ``fit="cover"``: resize to cover ``size`` then centre crop; with ``crop_pct`` < 1 the short side is first
+    resized to :func:`eval_resize` (timm's evaluation transform). ``fit="squash"``: resize the whole image to
+    ``size`` whatever its aspect ratio (a crop-from-source cache keeps the ratio beside it, :mod:`.source_crop`).
     Raises :class:`ImageDecodeError` naming ``path`` when the file is missing, truncated or not an image.
     """
+    if fit not in FIT_MODES:
+        raise ValueError(f"fit={fit!r}: choose one of {', '.join(FIT_MODES)}")
     try:
         with Image.open(path) as image:
             h, w = image.height, image.width
-            scale = max(size[0] / h, size[1] / w)
+            scale = max(size[0] / h, size[1] / w) / crop_pct
             # JPEG only: decode at a reduced scale, still at least twice the size the resize needs.
             image.draft(None, (math.ceil(2 * w * scale), math.ceil(2 * h * scale)))
             if image.mode == "P" and "transparency" in image.info:
@@ -76,11 +97,19 @@ def decode_image(path: str | os.PathLike, size: tuple[int, int], mode: str = "RG
         raise ImageDecodeError(f"cannot decode image {path}: {e}. Replace or delete the file and run again.") from e
     tensor = torch.from_numpy(pixels)
     tensor = tensor.unsqueeze(0) if tensor.ndim == 2 else tensor.permute(2, 0, 1)
-    return fit_images(tensor, size).contiguous().numpy()
+    if fit == "squash":
+        out = F.resize(tensor, list(size), interpolation=InterpolationMode.BICUBIC, antialias=True)
+    elif crop_pct < 1:  # timm's eval transform: Resize(floor(size / crop_pct)) on the short side, CenterCrop(size)
+        short = eval_resize(min(size), crop_pct)
+        out = F.center_crop(F.resize(tensor, short, interpolation=InterpolationMode.BICUBIC, antialias=True), list(size))
+    else:
+        out = fit_images(tensor, size)
+    return (out.contiguous().numpy(), w / h) if with_aspect else out.contiguous().numpy()
 
 
-def _decode_task(task: tuple[Path, tuple[int, int]]) -> np.ndarray:
-    return decode_image(*task)
+def _decode_task(task: tuple[Path, tuple[int, int], str, float]) -> tuple[np.ndarray, float]:
+    path, size, fit, crop_pct = task
+    return decode_image(path, size, fit=fit, crop_pct=crop_pct, with_aspect=True)
 
 
 def _init_worker() -> None:
@@ -97,18 +126,29 @@ def decode_pool(workers: int) -> Iterator[Pool | None]:
         yield pool
 
 
-def decode_into(out: np.ndarray, paths: Sequence[Path], pool: Pool | None = None, progress=None) -> None:
-    """Decode ``paths`` in order into ``out`` (uint8 (N, 3, H, W), e.g. a slice of a memmap).
+def decode_into(
+    out: np.ndarray,
+    paths: Sequence[Path],
+    pool: Pool | None = None,
+    progress=None,
+    fit: str = "cover",
+    crop_pct: float = 1.0,
+    aspects: np.ndarray | None = None,
+) -> None:
+    """Decode ``paths`` in order into ``out`` (uint8 (N, 3, H, W), e.g. a slice of a memmap), as :func:`decode_image`
+    with ``fit`` and ``crop_pct``; each image's width / height into ``aspects`` ((N,) float) when given.
 
     ``progress``: an optional tqdm bar, advanced by one per image.
     """
     if len(out) != len(paths):
         raise ValueError(f"{len(paths)} files for an output of {len(out)} images")
     size = (int(out.shape[2]), int(out.shape[3]))
-    tasks = [(Path(p), size) for p in paths]
+    tasks = [(Path(p), size, fit, crop_pct) for p in paths]
     images = pool.imap(_decode_task, tasks, chunksize=16) if pool is not None else map(_decode_task, tasks)
-    for i, image in enumerate(images):
+    for i, (image, aspect) in enumerate(images):
         out[i] = image
+        if aspects is not None:
+            aspects[i] = aspect
         if progress is not None:
             progress.update(1)
 

@@ -9,6 +9,14 @@ cache complete. :func:`load_imagenet` only memory-maps a complete cache.
 
 Cache folder (default ``ROOT/cache_{size}``): ``{split}.npy`` (uint8 (N, 3, size, size)),
 ``{split}_labels.npy`` (int64 (N,)), ``progress.json``, ``meta.json``.
+
+Crop-and-resize recipes (DeiT, MAE, timm) cut each training crop from the full image and downsample it;
+cropping the size×size cache and upsampling the crop back is another, blurrier, input distribution.
+``--source-size R`` stores the training split at R×R instead, each whole image resized to R×R whatever
+its aspect ratio, with its width/height ratio in ``train_aspect.npy``: a crop is then drawn in the image's
+own geometry and downsampled to size (:mod:`.source_crop`). ``--crop-pct P`` prepares the validation split
+as timm evaluates: short side resized to floor(size / P), centre crop size×size. Such a cache lives in
+``ROOT/cache_{size}_src{R}_crop{P}`` (:func:`cache_name`).
 """
 
 from __future__ import annotations
@@ -42,8 +50,16 @@ HOW_TO_GET = (
 )
 
 
-def _command(root: Path | str, size: int | str) -> str:
-    return f"pixelvit prepare imagenet --root {root} --size {size}"
+def cache_name(size: int, source_size: int | None = None, crop_pct: float = 1.0) -> str:
+    """The default cache folder name: ``cache_28``, or ``cache_28_src80_crop0.875`` for a crop-from-source cache."""
+    if source_size is None and crop_pct == 1.0:
+        return f"cache_{size}"
+    return f"cache_{size}_src{source_size or size}_crop{crop_pct:g}"
+
+
+def _command(root: Path | str, size: int | str, source_size: int | None = None, crop_pct: float = 1.0) -> str:
+    extra = (f" --source-size {source_size}" if source_size else "") + (f" --crop-pct {crop_pct:g}" if crop_pct != 1.0 else "")
+    return f"pixelvit prepare imagenet --root {root} --size {size}{extra}"
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
@@ -82,17 +98,25 @@ def _prepare_split(
     chunk: int,
     root: Path,
 ) -> None:
-    """Decode the chunks of ``split`` not yet done into ``out/{split}.npy``, recording each in ``progress.json``."""
+    """Decode the chunks of ``split`` not yet done into ``out/{split}.npy``, recording each in ``progress.json``.
+
+    The train split of a crop-from-source cache is stored at ``progress["source_size"]`` (whole image, squashed)
+    with ``train_aspect.npy``; the val split is fitted at ``progress["crop_pct"]``.
+    """
     images_path, labels_path = out / f"{split}.npy", out / f"{split}_labels.npy"
-    shape = (len(files), 3, size, size)
+    source = progress.get("source_size") if split == "train" else None
+    side = source or size
+    shape = (len(files), 3, side, side)
+    aspect_path = out / f"{split}_aspect.npy"
     digest = fingerprint(files, targets, progress["classes"], base=root, content=False)
     entry = progress["splits"].get(split)
     fresh = entry is None or entry.get("fingerprint") != digest or entry.get("chunk") != chunk
-    fresh = fresh or not images_path.exists() or not labels_path.exists()
+    fresh = fresh or not images_path.exists() or not labels_path.exists() or (source is not None and not aspect_path.exists())
     if not fresh:
         try:
             images = np.lib.format.open_memmap(images_path, mode="r+")
             fresh = images.shape != shape or images.dtype != np.uint8
+            aspects = np.lib.format.open_memmap(aspect_path, mode="r+") if source else None
         except (OSError, ValueError):  # a damaged file: start the split again
             fresh = True
     if fresh:  # record "nothing done" before touching the arrays, so a kill in between cannot leave stale chunks marked done
@@ -100,23 +124,29 @@ def _prepare_split(
         write_json_atomic(out / "progress.json", progress)
         save_npy_atomic(labels_path, targets)
         images = np.lib.format.open_memmap(images_path, mode="w+", dtype=np.uint8, shape=shape)
+        aspects = np.lib.format.open_memmap(aspect_path, mode="w+", dtype=np.float32, shape=(len(files),)) if source else None
+    fit, crop_pct = ("squash", 1.0) if source else ("cover", progress.get("crop_pct", 1.0) if split == "val" else 1.0)
     done = set(entry["done"])
     todo = [c for c in range(math.ceil(len(files) / chunk)) if c not in done]
     remaining = sum(min(len(files), (c + 1) * chunk) - c * chunk for c in todo)
-    with tqdm(total=len(files), initial=len(files) - remaining, desc=f"imagenet {split} {size}px", unit="img") as bar:
+    with tqdm(total=len(files), initial=len(files) - remaining, desc=f"imagenet {split} {side}px", unit="img") as bar:
         for c in todo:
             lo, hi = c * chunk, min(len(files), (c + 1) * chunk)
-            decode_into(images[lo:hi], files[lo:hi], pool, bar)
+            decode_into(images[lo:hi], files[lo:hi], pool, bar, fit=fit, crop_pct=crop_pct,
+                        aspects=None if aspects is None else aspects[lo:hi])  # fmt: skip
             images.flush()
+            if aspects is not None:
+                aspects.flush()
             entry["done"] = sorted({*entry["done"], c})
             write_json_atomic(out / "progress.json", progress)
-    del images
+    del images, aspects
 
 
-def verify_split(out: Path, split: str, entry: dict, size: int, n_files: int | None = None) -> int:
+def verify_split(out: Path, split: str, entry: dict, size: int, n_files: int | None = None, aspect: bool = False) -> int:
     """Check one prepared split: every chunk done, array and labels of the recorded length; return it.
 
-    ``n_files``: the number of image files found now, which must match too. Raises ``RuntimeError``.
+    ``n_files``: the number of image files found now, which must match too; ``aspect``: the split has
+    ``{split}_aspect.npy`` (a crop-from-source train split). Raises ``RuntimeError``.
     """
     count = int(entry["count"])
     problems = []
@@ -132,6 +162,8 @@ def verify_split(out: Path, split: str, entry: dict, size: int, n_files: int | N
             problems.append(f"{split}.npy is {images.dtype} {images.shape}, expected uint8 {(count, 3, size, size)}")
         if labels.shape != (count,):
             problems.append(f"{split}_labels.npy has shape {labels.shape}, expected ({count},)")
+        if aspect and np.load(out / f"{split}_aspect.npy", mmap_mode="r").shape != (count,):
+            problems.append(f"{split}_aspect.npy does not hold {count} ratios")
     except (OSError, ValueError) as e:
         problems.append(f"cannot read the arrays: {e}")
     if problems:
@@ -146,38 +178,56 @@ def prepare_imagenet(
     workers: int = 2,
     splits: Sequence[str] = SPLITS,
     chunk: int = CHUNK,
+    source_size: int | None = None,
+    crop_pct: float = 1.0,
 ) -> Path:
     """Decode ``root/{train,val}/<wnid>/*`` into uint8 (N, 3, size, size) ``.npy`` files in ``out``; return ``out``.
 
-    ``out`` defaults to ``root/cache_{size}``. ``workers`` processes decode; ``chunk`` images make one
-    resumable unit. Rerunning after an interruption redoes only unfinished chunks; rerunning on a
-    complete cache checks it and returns. A corrupt image raises an error naming the file.
+    ``out`` defaults to ``root/`` :func:`cache_name`. ``workers`` processes decode; ``chunk`` images make one
+    resumable unit. ``source_size``: store the train split at that side for crops cut from it (module
+    docstring); ``crop_pct``: fit the val split as timm's evaluation does. Rerunning after an interruption
+    redoes only unfinished chunks; rerunning on a complete cache checks it and returns.
+    A corrupt image raises an error naming the file.
     """
     root = Path(root).expanduser()
     if not isinstance(size, int) or size < 1:
         raise ValueError(f"size must be a positive int, got {size!r}")
+    if source_size is not None and source_size < size:
+        raise ValueError(f"--source-size {source_size} is below --size {size}: training crops are downsampled from the source")
+    if not 0 < crop_pct <= 1:
+        raise ValueError(f"--crop-pct {crop_pct} must be in (0, 1] (timm evaluates at 0.875)")
     splits = tuple(splits)
     for split in splits:
         check_split("imagenet", split, SPLITS)
     if not splits:
         raise ValueError(f"no splits to prepare; choose from {', '.join(SPLITS)}")
-    out = Path(out).expanduser() if out is not None else root / f"cache_{size}"
+    out = Path(out).expanduser() if out is not None else root / cache_name(size, source_size, crop_pct)
     found, classes = scan_imagenet(root, splits)
     out.mkdir(parents=True, exist_ok=True)
     (out / "meta.json").unlink(missing_ok=True)  # incomplete until verified below
     progress = _read_json(out / "progress.json") or {}
-    if progress.get("format") != FORMAT or progress.get("size") != size or progress.get("classes") != classes:
-        progress = {"format": FORMAT, "size": size, "classes": classes, "splits": {}}
+    recipe = {"source_size": source_size, "crop_pct": crop_pct}
+    same = all(progress.get(k, None if k == "source_size" else 1.0) == v for k, v in recipe.items())
+    if progress.get("format") != FORMAT or progress.get("size") != size or progress.get("classes") != classes or not same:
+        progress = {"format": FORMAT, "size": size, "classes": classes, **recipe, "splits": {}}
     with decode_pool(workers) as pool:
         for split in splits:
             files, targets = found[split]
             _prepare_split(out, split, files, targets, size, pool, progress, chunk, root)
-    counts = {split: verify_split(out, split, progress["splits"][split], size, len(found[split][0])) for split in splits}
+
+    def side(split: str) -> int:
+        return (source_size or size) if split == "train" else size
+
+    def check(split: str, entry: dict, n_files: int | None = None) -> int:
+        return verify_split(out, split, entry, side(split), n_files, aspect=source_size is not None and split == "train")
+
+    counts = {split: check(split, progress["splits"][split], len(found[split][0])) for split in splits}
     for split, entry in progress["splits"].items():  # splits prepared by earlier runs stay if still sound
         if split not in counts:
             with contextlib.suppress(RuntimeError):
-                counts[split] = verify_split(out, split, entry, size)
-    write_json_atomic(out / "meta.json", {"format": FORMAT, "size": size, "classes": classes, "counts": counts})
+                counts[split] = check(split, entry)
+    meta = {"format": FORMAT, "size": size, "classes": classes, "counts": counts, **recipe}
+    write_json_atomic(out / "meta.json", meta)
     return out
 
 
@@ -207,28 +257,47 @@ def _cache_dir(root: Path, size: int | None) -> Path:
     return folder
 
 
-def load_imagenet(root: Path | None, split: str = "train", img_size: tuple[int, int] | None = None) -> ImageArrays:
+def load_imagenet(
+    root: Path | None,
+    split: str = "train",
+    img_size: tuple[int, int] | None = None,
+    source_size: int | None = None,
+    crop_pct: float = 1.0,
+) -> ImageArrays:
     """Memory-map the prepared split: uint8 (N, 3, S, S) images, int64 (N,) labels, the wnids as classes.
 
     ``root``: the ImageNet folder (its ``cache_{S}``) or a cache folder itself. ``img_size`` must be
-    square; ``None`` takes the only prepared size.
+    square; ``None`` takes the only prepared size. ``source_size`` / ``crop_pct``: the crop-from-source
+    cache of :func:`cache_name` (its train split at ``source_size`` with ``aspect``; module docstring).
     """
     check_split("imagenet", split, SPLITS)
     root = need_root("imagenet", root, HOW_TO_GET)
     if img_size is not None and img_size[0] != img_size[1]:
         raise ValueError(f"imagenet is prepared square (size×size); got img_size={tuple(img_size)}")
     size = None if img_size is None else int(img_size[0])
-    folder = _cache_dir(root, size)
+    plain = source_size is None and crop_pct == 1.0
+    if plain:
+        folder = _cache_dir(root, size)
+    else:
+        if size is None:
+            raise ValueError("a crop-from-source ImageNet cache needs img_size")
+        own = _read_json(root / "meta.json") or {}
+        mine = own.get("size") == size and own.get("source_size") == source_size and own.get("crop_pct", 1.0) == crop_pct
+        folder = root if mine else root / cache_name(size, source_size, crop_pct)
+    command = _command(root, size or 28, source_size, crop_pct)
     meta = _read_json(folder / "meta.json")
     if meta is None:
         state = "was interrupted (run it again to resume)" if (folder / "progress.json").is_file() else "has not been run"
-        raise FileNotFoundError(
-            f"no complete ImageNet cache in {folder}: prepare {state}. Run: {_command(root, size or 28)}\n{HOW_TO_GET}"
-        )
+        raise FileNotFoundError(f"no complete ImageNet cache in {folder}: prepare {state}. Run: {command}\n{HOW_TO_GET}")
     if size is not None and meta["size"] != size:
         raise ValueError(f"the ImageNet cache {folder} holds {meta['size']}×{meta['size']} images, not {size}×{size}")
+    if (meta.get("source_size"), meta.get("crop_pct", 1.0)) != (source_size, crop_pct):
+        raise ValueError(
+            f"the ImageNet cache {folder} was prepared with source size {meta.get('source_size')} and crop_pct "
+            f"{meta.get('crop_pct', 1.0)}, not {source_size} and {crop_pct}. Run: {command}"
+        )
     if split not in meta["counts"]:
-        raise FileNotFoundError(f"the ImageNet cache {folder} has no {split} split. Run: {_command(root, meta['size'])}")
+        raise FileNotFoundError(f"the ImageNet cache {folder} has no {split} split. Run: {command}")
     count = meta["counts"][split]
     images = np.load(folder / f"{split}.npy", mmap_mode="r")
     targets = np.load(folder / f"{split}_labels.npy")
@@ -236,4 +305,5 @@ def load_imagenet(root: Path | None, split: str = "train", img_size: tuple[int, 
         raise RuntimeError(
             f"the ImageNet cache {folder} is damaged ({split}: {len(images)} images, meta says {count}); prepare again"
         )
-    return ImageArrays(images, targets, list(meta["classes"]))
+    aspect = np.load(folder / f"{split}_aspect.npy") if source_size is not None and split == "train" else None
+    return ImageArrays(images, targets, list(meta["classes"]), aspect=aspect)

@@ -6,8 +6,8 @@ are 99.6% of the 25,088 disjoint pairs). Here:
 
 - **T counts disjoint swaps**: each pixel moves at most once, so T ≤ H·W / 2.
 - **Distance is Chebyshev** (max(|Δrow|, |Δcol|) ≤ δ), i.e. the partner lies in the (2δ+1)×(2δ+1)
-  window around the pixel. The paper's definition is not known (paper-notes: "Hamming distance
-  threshold" in one review); the slides draw "within δ distance" as a window around a pixel, and a
+  window around the pixel. The paper's definition is not known (docs/paper.md; one review says "Hamming
+  distance threshold"); the slides draw "within δ distance" as a window around a pixel, and a
   square window matches what patchification groups (a 16×16 patch spans Chebyshev distance 15).
   ``metric="euclidean"`` is available from Python. δ = None (or ≥ the image side) is ∞: any pair.
 - **Sampling**: δ = ∞ takes a uniformly random matching of size T (a random shuffle, paired up).

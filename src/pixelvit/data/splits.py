@@ -3,33 +3,58 @@ truncated, pixel-permuted."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from ..config import ConfigError, DataConfig
 from .base import ImageArrays
 from .imageio import resize_array
+from .imagenet import load_imagenet
 from .permutation import permute_pixels, swap_permutation
 from .registry import DatasetSpec, get_dataset_spec, load_arrays
 
 
-def load_split(d: DataConfig, split: str, limit: int | None) -> tuple[DatasetSpec, ImageArrays]:
+def load_split(d: DataConfig, split: str, limit: int | None, train: bool = False) -> tuple[DatasetSpec, ImageArrays]:
     """Arrays of one split at ``data.img_size``, refusing a size the dataset does not have (unless
-    ``data.resize``); pixel-permuted when ``data.permute_pairs`` > 0 (see :mod:`.permutation`)."""
+    ``data.resize``); pixel-permuted when ``data.permute_pairs`` > 0 (see :mod:`.permutation`).
+
+    ``train`` with ``data.source_size``: the arrays are the crop source instead, at that side (ImageNet: the
+    squashed whole images with their aspect ratios; a fixed-size dataset: its images at their native size,
+    which must be ``source_size``), to be cropped to ``img_size`` by :mod:`.source_crop` (and pixel-permuted
+    after the crop, not here).
+    """
     spec = get_dataset_spec(d.name)
     size = tuple(d.img_size)
-    resize = spec.native_size is not None and tuple(spec.native_size) != size
-    if resize and not d.resize:
-        raise ConfigError(
-            f"data.img_size={list(size)} does not match {d.name}'s images, which are "
-            f"{spec.native_size[0]}x{spec.native_size[1]}; set data.img_size={list(spec.native_size)} "
-            "(or data.resize=true to resize them)"
-        )
-    arrays = load_arrays(d.name, d.root, split, tuple(spec.native_size) if resize else size, download=d.download)
-    if resize:
-        arrays.images = resize_array(arrays.images, size)
+    source = d.source_size if train else None
+    if spec.name == "imagenet" and (d.source_size or d.crop_pct != 1.0):
+        if split == "train" and not train:
+            raise ConfigError(f"the train split of a crop-from-source cache holds {d.source_size}px sources; evaluate on val")
+        arrays = load_imagenet(d.root and Path(d.root).expanduser(), split, size, d.source_size, d.crop_pct)
+        size = (source, source) if source and split == "train" else size
+    elif d.crop_pct != 1.0:
+        raise ConfigError(f"data.crop_pct={d.crop_pct} is implemented for imagenet (its val cache); set 1.0 for {d.name}")
+    elif source is not None:
+        if spec.native_size != (source, source):
+            raise ConfigError(f"data.source_size={source}: {d.name}'s images are {spec.native_size}; crop from them at their "
+                              f"native size (data.source_size={spec.native_size and spec.native_size[0]})")  # fmt: skip
+        arrays = load_arrays(d.name, d.root, split, spec.native_size, download=d.download)
+        size = (source, source)
+    else:
+        resize = spec.native_size is not None and tuple(spec.native_size) != size
+        if resize and not d.resize:
+            raise ConfigError(
+                f"data.img_size={list(size)} does not match {d.name}'s images, which are "
+                f"{spec.native_size[0]}x{spec.native_size[1]}; set data.img_size={list(spec.native_size)} "
+                "(or data.resize=true to resize them)"
+            )
+        arrays = load_arrays(d.name, d.root, split, tuple(spec.native_size) if resize else size, download=d.download)
+        if resize:
+            arrays.images = resize_array(arrays.images, size)
     if arrays.image_size != size:
         raise ConfigError(f"{d.name}/{split} gave {arrays.image_size} images but data.img_size is {list(size)}")
     if limit is not None:
         arrays.images, arrays.targets = arrays.images[:limit], arrays.targets[:limit]
-    if d.permute_pairs > 0:
+        arrays.aspect = None if arrays.aspect is None else arrays.aspect[:limit]
+    if d.permute_pairs > 0 and source is None:  # crop sources are permuted after the crop (tasks/classify.train_dataset)
         perm = swap_permutation(size, d.permute_pairs, d.permute_delta, d.permute_seed)
         arrays.images = permute_pixels(arrays.images, perm)
     return spec, arrays

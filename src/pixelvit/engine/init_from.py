@@ -198,6 +198,8 @@ def finetune_setup(model: VisionTransformer, cfg) -> Callable[[str], float] | No
     return the layer-decay ``lr_scale`` for ``optim.layer_decay`` (None when unset)."""
     if cfg.model.init_from:
         init_encoder_from(model, cfg.model.init_from)
+    if cfg.model.head_init_std is not None:  # MAE main_finetune.py: trunc_normal_(head.weight, std=2e-5)
+        torch.nn.init.trunc_normal_(model.head.weight, std=cfg.model.head_init_std)
     if cfg.optim.layer_decay is None:
         return None
     return layer_decay_scale(len(model.blocks), cfg.optim.layer_decay)

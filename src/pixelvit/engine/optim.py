@@ -8,6 +8,15 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from ..config import OptimConfig
+
+
+def lr_at(optim: OptimConfig, step: int, total_steps: int, warmup_steps: int, base_lr: float) -> float:
+    """The learning rate at optimizer step ``step`` under ``optim``'s schedule."""
+    if optim.schedule == "constant":
+        return constant_after_warmup(step, warmup_steps, base_lr, optim.warmup_from_zero)
+    return warmup_cosine(step, total_steps, warmup_steps, base_lr, optim.min_lr, optim.warmup_from_zero)
+
 
 def param_groups(model: nn.Module, weight_decay: float, lr_scale: Callable[[str], float] | None = None) -> list[dict]:
     """Split parameters into decayed and not decayed (biases, norms: ndim <= 1, and the names in
@@ -46,18 +55,23 @@ def supports_found_inf(optimizer: torch.optim.Optimizer) -> bool:
     return bool(getattr(optimizer, "_step_supports_amp_scaling", False)) and all(g.get("fused") for g in optimizer.param_groups)
 
 
-def warmup_cosine(step: int, total_steps: int, warmup_steps: int, base_lr: float, min_lr: float) -> float:
+def warmup_cosine(
+    step: int, total_steps: int, warmup_steps: int, base_lr: float, min_lr: float, from_zero: bool = False
+) -> float:
     """Learning rate at ``step`` (0-based): linear from ~0 to ``base_lr`` over ``warmup_steps``,
-    then cosine from ``base_lr`` to ``min_lr`` at ``total_steps``."""
+    then cosine from ``base_lr`` to ``min_lr`` at ``total_steps``.
+
+    Warmup is ``base_lr·(step+1)/W``, or with ``from_zero`` MAE's ``base_lr·step/W`` (0 at step 0).
+    """
     if step < warmup_steps:
-        return base_lr * (step + 1) / warmup_steps
+        return base_lr * (step + (0 if from_zero else 1)) / warmup_steps
     progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
     return min_lr + (base_lr - min_lr) * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
 
-def constant_after_warmup(step: int, warmup_steps: int, base_lr: float) -> float:
-    """Linear warmup over ``warmup_steps``, then ``base_lr`` (DiT's schedule)."""
-    return base_lr * (step + 1) / warmup_steps if step < warmup_steps else base_lr
+def constant_after_warmup(step: int, warmup_steps: int, base_lr: float, from_zero: bool = False) -> float:
+    """Linear warmup over ``warmup_steps`` (as :func:`warmup_cosine`), then ``base_lr`` (DiT's schedule)."""
+    return base_lr * (step + (0 if from_zero else 1)) / warmup_steps if step < warmup_steps else base_lr
 
 
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:

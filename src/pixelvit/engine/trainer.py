@@ -32,7 +32,7 @@ from .checkpoint import clean_checkpoint_dir, latest_valid_checkpoint, rng_state
 from .context_parallel import context_mesh, method_for, sharded_tokens
 from .evaluation import Evaluator, evaluate
 from .logging import MetricWriter, progress_bar
-from .optim import build_optimizer, constant_after_warmup, param_groups, set_lr, supports_found_inf, warmup_cosine
+from .optim import build_optimizer, lr_at, param_groups, set_lr, supports_found_inf
 from .parallel import full_training_state, load_full_training_state, shard_model, should_compile, training_module
 from .precision import autocast, bf16_is_native, resolve_precision
 from .run_dir import config_changes, model_changes, refuse_changes
@@ -425,9 +425,7 @@ class Trainer:
         return sharded_tokens(self.model, self.context, self.model.num_patches, self.cfg.train.sdpa_backend, method)
 
     def _lr_at(self, step: int) -> float:
-        if self.cfg.optim.schedule == "constant":
-            return constant_after_warmup(step, self.warmup_steps, self.lr)
-        return warmup_cosine(step, self.total_steps, self.warmup_steps, self.lr, self.cfg.optim.min_lr)
+        return lr_at(self.cfg.optim, step, self.total_steps, self.warmup_steps, self.lr)
 
     def _optimizer_step(self) -> None:
         """Clip, step, update the EMA; a non-finite gradient norm skips the step (see ``_read_norms``). The

@@ -179,8 +179,10 @@ class MaskedAutoencoder(nn.Module):
 
     @torch.jit.ignore
     def no_weight_decay(self) -> set[str]:
-        """Class/mask tokens and position embeddings are not decayed (biases and norms neither, by shape)."""
-        names = {f"encoder.{n}" for n in self.encoder.no_weight_decay()} | {"mask_token"}
+        """Position embeddings are not decayed (biases and norms neither, by shape). The class and mask tokens are,
+        as in the reference's pre-training (timm 0.3.2 ``add_weight_decay``: every tensor of dimension > 1; its
+        position embeddings are frozen sin-cos, ours of the encoder is learned and kept out of decay)."""
+        names = {f"encoder.{n}" for n in self.encoder.no_weight_decay()} - {"encoder.cls_token"}
         if self.decoder_pos_embed.kind == "learned":
             names.add("decoder_pos_embed.weight")
         return names

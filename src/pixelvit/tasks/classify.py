@@ -14,6 +14,8 @@ from torch import nn
 from ..config import MODEL_FIELDS, Config, ConfigError, TaskSchema
 from ..data import ArrayDataset, ImageArrays
 from ..data.batch_transforms import BatchDraws
+from ..data.permutation import swap_permutation
+from ..data.source_crop import CropThenPermute, SourceRandomResizedCrop
 from ..data.splits import load_split
 from ..data.transforms import batch_augment, build_train_transform
 from ..engine.evaluation import Evaluation
@@ -119,20 +121,36 @@ def classification_metrics(totals: torch.Tensor) -> dict[str, float]:
     return metrics
 
 
+def train_dataset(cfg: Config, train: ImageArrays, mean: tuple[float, ...]) -> ArrayDataset:
+    """The training set with its per-sample augmentation: a crop from ``data.source_size`` sources when set
+    (:class:`~pixelvit.data.source_crop.SourceRandomResizedCrop`), then :func:`build_train_transform`."""
+    a, size = cfg.augment, tuple(cfg.data.img_size)
+    crop = None
+    if cfg.data.source_size is not None:
+        if a.crop != "rrc":
+            raise ConfigError(f"data.source_size cuts training crops from a larger source: set augment.crop=rrc, not {a.crop}")
+        crop = SourceRandomResizedCrop(size, tuple(a.crop_scale))
+        d = cfg.data
+        if d.permute_pairs > 0:  # the permutation study: the same fixed permutation as the evaluation images get
+            crop = CropThenPermute(crop, swap_permutation(size, d.permute_pairs, d.permute_delta, d.permute_seed))
+    transform = build_train_transform(a, size, train.channels, mean, crop=crop is None)
+    return ArrayDataset(train, transform, crop=crop)
+
+
 class ClassifyTask(Task):
     main_metric = "acc1"
     higher_is_better = True
 
     def __init__(self, cfg: Config):
         a = cfg.augment
-        spec, train = load_split(cfg.data, cfg.data.train_split, cfg.data.limit_train)
+        spec, train = load_split(cfg.data, cfg.data.train_split, cfg.data.limit_train, train=True)
         _, test = load_split(cfg.data, cfg.data.eval_split, cfg.data.limit_eval)
         self.num_classes = len(train.classes)
         self.model = build_classifier(cfg, spec, train.channels, self.num_classes)
         from ..engine.init_from import finetune_setup
 
         self.lr_scale = finetune_setup(self.model, cfg)  # model.init_from weights; optim.layer_decay lr scales
-        self.train_set = ArrayDataset(train, build_train_transform(a, tuple(cfg.data.img_size), train.channels))
+        self.train_set = train_dataset(cfg, train, spec.mean)
         self.evaluation = classification_evaluation(test)
         self.mixup = None
         if a.mixup > 0 or a.cutmix > 0:
@@ -159,13 +177,13 @@ class ClassifyTask(Task):
     def loss(self, model: nn.Module, batch: Any, device: torch.device, draws: BatchDraws | None = None) -> torch.Tensor:
         images, targets = (t.to(device, non_blocking=True) for t in batch)
         x = self._inputs(model, batch_augment(self.augment, images, draws))
+        if self.erasing is not None:  # each image on its own, before mixup: as MAE's per-image dataset transform
+            self.erasing.device = device
+            x = self.erasing(x)
         if self.mixup is not None:
             if len(x) % 2:
                 raise ValueError("mixup/cutmix need an even train.batch_size")
             x, soft = self.mixup(x, targets)
-        if self.erasing is not None:
-            self.erasing.device = device
-            x = self.erasing(x)
         keep = self.keep_fraction(draws)
         logits = (model(x, token_keep=keep) if keep < 1 else model(x)).float()
         if self.mixup is not None:
