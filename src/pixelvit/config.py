@@ -556,6 +556,7 @@ def validate_model(m: ModelConfig) -> None:
     _check(m.global_pool == "avg" or m.class_token, "model.global_pool=token needs model.class_token=true")
     for key in ("drop_rate", "drop_path_rate"):
         _check(0.0 <= getattr(m, key) < 1.0, f"model.{key}={getattr(m, key)} must be in [0, 1)")
+    _check(m.head_init_std is None or m.head_init_std > 0, f"model.head_init_std={m.head_init_std} must be > 0 or null")
 
 
 def validate_data(d: DataConfig) -> None:
@@ -573,6 +574,10 @@ def validate_data(d: DataConfig) -> None:
         f"data.permute_pairs={d.permute_pairs} disjoint swaps need {2 * d.permute_pairs} pixels, but a "
         f"{height}x{width} image has {height * width} (at most {height * width // 2} pairs)",
     )
+    _check(0 < d.crop_pct <= 1, f"data.crop_pct={d.crop_pct} must be in (0, 1] (timm/MAE evaluate at 0.875)")
+    _check(d.source_size is None or d.source_size >= max(d.img_size),
+           f"data.source_size={d.source_size} must be at least the training size {max(d.img_size)} "
+           "(crops are downsampled from it)")  # fmt: skip
 
 
 def validate_augment(a: AugmentConfig, m: ModelConfig, t: TrainConfig) -> None:
@@ -592,11 +597,6 @@ def validate_augment(a: AugmentConfig, m: ModelConfig, t: TrainConfig) -> None:
            "or empty")  # fmt: skip
     _check(not (a.randaugment and a.randaugment_ops), "augment.randaugment (timm) and augment.randaugment_ops "
            "(torchvision) are two RandAugments: set one of them")  # fmt: skip
-    _check(0 < d.crop_pct <= 1, f"data.crop_pct={d.crop_pct} must be in (0, 1] (timm/MAE evaluate at 0.875)")
-    _check(d.source_size is None or d.source_size >= max(d.img_size),
-           f"data.source_size={d.source_size} must be at least the training size {max(d.img_size)} "
-           "(crops are downsampled from it)")  # fmt: skip
-    _check(m.head_init_std is None or m.head_init_std > 0, f"model.head_init_std={m.head_init_std} must be > 0 or null")
     _check(a.crop_padding >= 0, f"augment.crop_padding={a.crop_padding} must be >= 0")
     _check(
         (a.mixup == 0 and a.cutmix == 0) or t.batch_size % 2 == 0,

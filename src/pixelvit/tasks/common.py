@@ -11,7 +11,14 @@ from ..config import Config, ConfigError
 from ..models.registry import family_of_preset
 
 SHAPE_FIELDS = ("patch_size", "embed_dim", "depth", "num_heads")  # null keeps the preset's value
-NOT_CONSTRUCTOR_FIELDS = ("name", "grad_checkpointing", "token_keep", "token_keep_epochs", "init_from")  # read elsewhere
+NOT_CONSTRUCTOR_FIELDS = (
+    "name",
+    "grad_checkpointing",
+    "token_keep",
+    "token_keep_epochs",
+    "init_from",
+    "head_init_std",
+)  # read elsewhere
 
 
 def check_model_name(cfg: Config, families: tuple[str, ...] = ("vit",)) -> None:
