@@ -16,10 +16,31 @@ from .errors import debug_requested, report
 COMMAND_MODULES = (training, demo, analysis, generation, bench, models)
 
 
+def version_text() -> str:
+    """``pixelvit 0.1.0 (git 1a2b3c4d5e6f, dirty)``; the git part only when run from a checkout."""
+    from ..provenance import git_state, package_version
+
+    git = git_state()
+    commit = f" (git {git['commit'][:12]}{', dirty' if git['dirty'] else ''})" if git["commit"] else ""
+    return f"pixelvit {package_version()}{commit}"
+
+
+class VersionAction(argparse.Action):
+    """``--version``: print :func:`version_text` and exit (the git lookup runs only when asked)."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=kwargs.get("help"))
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(version_text())
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``pixelvit`` parser with every area's subcommands."""
     parser = argparse.ArgumentParser(prog="pixelvit", description="Vision Transformers on individual pixels, beside patch ViTs.")
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error (also: PIXELVIT_DEBUG=1)")
+    parser.add_argument("--version", action=VersionAction, help="show pixelvit's version (and git commit) and exit")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in COMMAND_MODULES:
         module.add_commands(sub)

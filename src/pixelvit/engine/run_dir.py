@@ -29,6 +29,7 @@ RESUMABLE_CHANGES = (
     "run_dir", "train.max_steps", "train.progress", "train.log_every_steps", "train.keep_checkpoints",
     "train.checkpoint_every_steps", "data.num_workers", "train.dist_timeout_s",
     "train.sdpa_backend", "train.context_parallel",  # how the step runs, not what it computes
+    "paper.mismatch",  # what the overrides of this session change of the row's recipe (train.max_steps, say)
 )  # fmt: skip
 
 

@@ -14,7 +14,7 @@ from torch import nn
 from ..config import MODEL_FIELDS, Config, ConfigError, TaskSchema
 from ..data import ArrayDataset, ImageArrays
 from ..data.batch_transforms import BatchDraws
-from ..data.splits import load_split
+from ..data.splits import load_split, train_and_validation
 from ..data.transforms import batch_augment, build_train_transform
 from ..engine.evaluation import Evaluation
 from ..engine.task import Task
@@ -124,7 +124,7 @@ class ClassifyTask(Task):
 
     def __init__(self, cfg: Config):
         a = cfg.augment
-        spec, train = load_split(cfg.data, cfg.data.train_split, cfg.data.limit_train)
+        spec, train, val = train_and_validation(cfg.data)
         _, test = load_split(cfg.data, cfg.data.eval_split, cfg.data.limit_eval)
         self.num_classes = len(train.classes)
         self.model = build_classifier(cfg, spec, train.channels, self.num_classes)
@@ -133,6 +133,7 @@ class ClassifyTask(Task):
         self.lr_scale = finetune_setup(self.model, cfg)  # model.init_from weights; optim.layer_decay lr scales
         self.train_set = ArrayDataset(train, build_train_transform(a, tuple(cfg.data.img_size), train.channels))
         self.evaluation = classification_evaluation(test)
+        self.selection = classification_evaluation(val) if val is not None else None
         self.mixup = None
         if a.mixup > 0 or a.cutmix > 0:
             self.mixup = Mixup(
@@ -178,8 +179,9 @@ def classification_evaluation(arrays: ImageArrays) -> Evaluation:
 
 
 def evaluation(cfg: Config, model: nn.Module, split: str) -> Evaluation:
-    """The classification metrics of ``model`` on ``split`` of ``cfg.data`` (whose img_size must match the model)."""
-    _, arrays = load_split(cfg.data, split, None)
+    """The classification metrics of ``model`` on ``split`` of ``cfg.data`` (its first ``data.limit_eval`` images;
+    ``data.img_size`` must match the model)."""
+    _, arrays = load_split(cfg.data, split, cfg.data.limit_eval)
     if arrays.channels != model.in_chans:
         raise ConfigError(f"the model takes {model.in_chans}-channel images; {cfg.data.name} has {arrays.channels}")
     return classification_evaluation(arrays)
