@@ -25,6 +25,19 @@ def version_text() -> str:
     return f"pixelvit {package_version()}{commit}"
 
 
+class DefaultsHelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Help with each option's default appended (``(default: 256)``) unless its text already names one, and the
+    description and examples printed as written."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        default = action.default
+        unset = default is None or default is False or default is argparse.SUPPRESS
+        if not text or "default" in text or unset or not action.option_strings:
+            return action.help
+        return f"{text} (default: %(default)s)"
+
+
 class VersionAction(argparse.Action):
     """``--version``: print :func:`version_text` and exit (the git lookup runs only when asked)."""
 
@@ -44,6 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in COMMAND_MODULES:
         module.add_commands(sub)
+    for command in sub.choices.values():  # every option's help ends with its default; epilogs keep their lines
+        command.formatter_class = DefaultsHelpFormatter
     return parser
 
 
@@ -53,6 +68,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
+    except BrokenPipeError:  # the reader left early (`pixelvit models | head`): not an error
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python flushes stdout
+        return 0
     except (Exception, KeyboardInterrupt) as e:
         return report(args.command, e, debug_requested(args.debug))
 

@@ -58,8 +58,21 @@ def _add_eval(sub) -> None:
     p.set_defaults(func=cmd_eval)
 
 
+EPILOG_PREPARE = """examples:
+  pixelvit prepare imagenet --root data/imagenet --size 28              # the paper's 28x28 ImageNet
+  pixelvit prepare imagenet --root data/imagenet --size 64 --workers 8 --out /scratch/imagenet64
+
+ROOT holds train/<wnid>/*.JPEG and val/<wnid>/*.JPEG (val sorted into class folders, e.g. with valprep.sh).
+A complete cache is checked and kept; running it again after an interruption continues."""
+
+
 def _add_prepare(sub) -> None:
-    p = sub.add_parser("prepare", help="build a dataset cache once (decode + resize into a uint8 array)")
+    p = sub.add_parser(
+        "prepare",
+        help="build a dataset cache once (decode + resize into a uint8 array)",
+        epilog=EPILOG_PREPARE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("dataset", choices=["imagenet"], help="which dataset")
     p.add_argument("--root", required=True, help="folder holding train/ and val/ class folders")
     p.add_argument("--size", type=int, default=28, help="output side in pixels (default 28, the paper's)")
