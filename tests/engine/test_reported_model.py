@@ -53,6 +53,10 @@ def test_an_ema_runs_numbers_agree_everywhere_and_name_their_weights(ema_run, ca
     # report and model card show the saved weights' number and name them
     run = read_run(run_dir)
     assert run["final"] == summary["reported"] and run["weights"] == "ema"
+    from pixelvit.analysis.report import build_report
+
+    md = build_report([run_dir], tmp_path / "report").read_text()
+    assert "EMA weights for run" in md and f"| {summary['reported']['acc1']:.2f} |" in md
     from pixelvit.engine.publish import model_card
 
     card = model_card(run_dir, "me/tiny")
@@ -146,3 +150,18 @@ def test_provenance_outside_a_git_checkout_is_none_not_an_error(tmp_path, monkey
     info = provenance.provenance("cpu", ["pixelvit", "train", "a b.yaml"])
     assert info["git"] == {"commit": None, "dirty": None} and info["command"] == "pixelvit train 'a b.yaml'"
     assert "no git checkout" in provenance.provenance_lines(info)[0]
+
+
+def test_a_datasets_own_val_split_is_the_validation_set(monkeypatch):
+    from pixelvit.data import splits
+
+    calls = []
+
+    def fake_load_split(d, split, limit):
+        calls.append((split, limit))
+        return None, split
+
+    monkeypatch.setattr(splits, "load_split", fake_load_split)
+    d = load_config(None, ["data.val_split=val", "data.limit_eval=7", "data.limit_train=9"]).data
+    assert splits.train_and_validation(d) == (None, "train", "val")
+    assert calls == [("train", 9), ("val", 7)]

@@ -256,9 +256,15 @@ def build_blocks(runs: list[dict[str, Any]], out: Path) -> list[tuple]:
     mine = out.resolve()
     for task, group in by_task(runs).items():
         blocks += [("h", 2, TASK_TITLES.get(task, task)), ("table", *task_table(group))]
+        blocks.append(("p", weights_note(group)))
         sources = [f"{r['name']}: {r['paper_table']}" for r in group if r["paper_table"]]
         if sources:
             blocks.append(("p", "Paper rows: " + "; ".join(sources) + "."))
+        apart = [f"{r['name']} ({', '.join(m.split(':')[0] for m in r['paper_mismatch'])})" for r in group if r["paper_mismatch"]]
+        if apart:
+            blocks.append(
+                ("p", "Paper numbers left out, not comparable (the run changes its row's recipe): " + "; ".join(apart) + ".")
+            )
         for r in group:
             blocks.append(("h", 3, f"{r['name']}: {r['label']}"))
             path = out / f"curves_{_slug(r['name'])}.png"
@@ -271,6 +277,15 @@ def build_blocks(runs: list[dict[str, Any]], out: Path) -> list[tuple]:
                 caption = f"{r['name']}: {artifact.relative_to(r['path']).as_posix()}"
                 blocks.append(("img" if artifact.suffix == ".png" else "file", rel, caption))
     return blocks
+
+
+def weights_note(runs: list[dict[str, Any]]) -> str:
+    """Which weights the table's numbers are of: each run's saved model (EMA or raw) on its evaluation split."""
+    ema = [r["name"] for r in runs if r["weights"] == "ema"]
+    if not ema:
+        return "Numbers of each run's saved (raw) weights on its evaluation split."
+    others = "; raw weights for the others" if len(ema) < len(runs) else ""
+    return f"Numbers of each run's saved weights on its evaluation split: EMA weights for {', '.join(ema)}{others}."
 
 
 def _slug(name: str) -> str:
