@@ -10,7 +10,7 @@ import yaml
 from pixelvit.commands import main
 from pixelvit.config import load_config
 from pixelvit.engine.run_info import read_run
-from pixelvit.engine.trainer import Trainer, saved_weights_metrics
+from pixelvit.engine.trainer import Trainer
 from pixelvit.tasks import build_task
 from pixelvit.tasks.training import evaluate_checkpoint, train_from_config
 
@@ -28,6 +28,8 @@ def ema_run(tmp_path_factory):
 
 
 def test_saved_weights_metrics_takes_the_ema_values_under_plain_names():
+    from pixelvit.engine.run_info import saved_weights_metrics
+
     metrics = {"acc1": 90.0, "loss": 0.3, "ema_acc1": 60.0, "ema_loss": 1.1, "val_acc1": 1.0, "val_ema_acc1": 2.0,
                "attn/mean": 3.0}  # fmt: skip
     assert saved_weights_metrics(metrics, "ema") == {"acc1": 60.0, "loss": 1.1, "attn/mean": 3.0}
