@@ -167,3 +167,13 @@ def test_a_datasets_own_val_split_is_the_validation_set(monkeypatch):
     d = load_config(None, ["data.val_split=val", "data.limit_eval=7", "data.limit_train=9"]).data
     assert splits.train_and_validation(d) == (None, "train", "val")
     assert calls == [("train", 9), ("val", 7)]
+
+
+def test_eval_of_an_unfinished_run_names_the_checkpoint_it_used(tmp_path, capsys, one_thread):
+    run_dir = tmp_path / "run"
+    train_from_config(None, [*TINY, "train.epochs=2", "train.max_steps=3", f"run_dir={run_dir}"])
+    capsys.readouterr()
+    assert main(["eval", str(run_dir), "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert f"weights: {run_dir / 'checkpoints'}/step_" in out and "(raw, step 3, epoch 0)" in out
+    assert "the run has not reported a final number yet (not finished)" in out

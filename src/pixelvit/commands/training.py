@@ -126,6 +126,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     elif about.get("run_number"):
         shared = {k: v for k, v in about["run_number"].items() if k in metrics}
         print("the run reported: " + "  ".join(f"{k}: {v:.3f}" for k, v in shared.items()))
+    elif "run_number" in about:
+        print("the run has not reported a final number yet (not finished): nothing to compare with")
     return 0
 
 

@@ -350,7 +350,7 @@ class Trainer:
             "selection": self.selection_info(),
             "paper": {} if self.cfg.paper.mismatch else self.cfg.paper.metrics,
             "paper_mismatch": self.cfg.paper.mismatch,
-            "provenance": provenance(device_text(self.device)),
+            "provenance": provenance(device_text(self.device)) if self.dist.is_main else {},  # rank 0 writes it
         }
         if stop_reason == "finished":
             self._save_model("final")

@@ -222,7 +222,7 @@ def _compare_with_run(
     """(the run's own reported metrics, the reasons this evaluation may not reproduce them: none when it should)."""
     reported = summary.get("reported") or {}
     if not reported or summary.get("status") != "finished":
-        return {}, ["the run has not finished: no reported number to compare with"]
+        return {}, []  # the run has not reported a number (yet): nothing to compare with
     differs = []
     if Path(source.get("path", "")).name != "final":
         differs.append(f"these are not the final/ weights ({source.get('path')})")
