@@ -36,7 +36,8 @@ from ..provenance import provenance
 from .training import check_run_config, format_summary, run_config_text, train_config
 
 FINISHED = "finished"
-STAGE_KEYS = ("status", "step", "epoch", "wall_time_s", "train_images_per_s", "final", "weights", "reported", "best", "selection")
+STAGE_KEYS = ("status", "step", "epoch", "wall_time_s", "train_images_per_s", "precision", "final", "weights", "reported", "best",
+              "selection")  # fmt: skip
 
 
 def stage_dir(run_dir: Path, index: int, stage: StageConfig) -> Path:
@@ -137,6 +138,7 @@ def train_stages(cfg: Config) -> dict[str, Any]:
             "step": steps,
             "wall_time_s": round(sum(s["wall_time_s"] or 0.0 for s in stages), 2),
             "final": last.get("final") if status == FINISHED else None,
+            "precision": last.get("precision"),
             "weights": last.get("weights"),
             "reported": last.get("reported") if status == FINISHED else None,
             "eval_split": cfg.data.eval_split,
