@@ -361,6 +361,8 @@ def recipe_changes(written: Config, run: Config) -> list[str]:
     old, new = flat(written.to_dict()), flat(run.to_dict())
     neutral = [n for n in RECIPE_NEUTRAL if not n.endswith(".")]
     prefixes = tuple(n for n in RECIPE_NEUTRAL if n.endswith("."))
+    if (old.get("model.init_from") is None) == (new.get("model.init_from") is None):
+        neutral.append("model.init_from")  # another folder of pre-trained weights: only a start from scratch departs
     keys = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k) and k not in neutral and not k.startswith(prefixes))
     return [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in keys]
 

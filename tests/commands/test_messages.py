@@ -109,6 +109,8 @@ def test_paper_numbers_only_beside_a_run_of_the_rows_recipe():
         "configs/cifar100/vit_t1.yaml", ["train.device=cpu", "data.root=elsewhere", "run_dir=r", "train.progress=false"]
     )
     assert cfg.paper.mismatch == []
+    # the fine-tuning row started from one's own pre-training run is still that row; from scratch it is not
+    assert load_config("configs/mae/finetune_vit_t1.yaml", ["model.init_from=runs/my_mae"]).paper.mismatch == []
     # another dataset and a from-scratch start: the MAE fine-tuning row's numbers are not this run's
     overrides = ["data.name=digits", "data.img_size=[8,8]", "model.init_from=null", "data.root=null"]
     cfg = load_config("configs/mae/finetune_vit_t1.yaml", overrides)
