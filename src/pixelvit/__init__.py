@@ -6,6 +6,6 @@ filled once, here, and only read afterwards).
 
 from . import tasks
 from .models import VisionTransformer, create_model, from_pretrained, list_models, save_pretrained
+from .provenance import VERSION as __version__
 
-__version__ = "0.1.0"
 __all__ = ["VisionTransformer", "__version__", "create_model", "from_pretrained", "list_models", "save_pretrained", "tasks"]

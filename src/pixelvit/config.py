@@ -12,6 +12,7 @@ checks and its unknown-key errors do not list the valid keys; both would need th
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import difflib
 import math
@@ -80,6 +81,13 @@ class DataConfig:
     # floor(img_size / crop_pct) and centre-crops img_size (timm/MAE: 0.875; 1.0: no margin).
     source_size: int | None = None
     crop_pct: float = 1.0
+    # Model selection (best/) without the test split: a seeded random fraction of the training split held
+    # out as a validation set (the run trains on the rest), or a split of the dataset's own (e.g. "val").
+    # Neither (the default): no best/ (final/ only; the test split is evaluated for curves and the reported
+    # number, never to choose weights).
+    val_fraction: float = 0.0
+    val_split: str | None = None
+    val_seed: int = 0
 
 
 @dataclass
@@ -189,6 +197,10 @@ class PaperResult:
     recipe_source: str = ""
     source: str = ""
     deviations: list[Deviation] = field(default_factory=list)
+    # Where this run departs from the row's recipe (``key: file value -> run value``), filled by
+    # load_config from the overrides of recipe keys: non-empty means the paper's numbers are not this run's
+    # to compare against, and summaries, reports and model cards leave them out.
+    mismatch: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -339,13 +351,52 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
             raise ConfigError(f"{path} is not valid YAML: a value cannot be read ({type(e).__name__}: {e})") from None
         if not isinstance(raw, dict):
             raise ConfigError(f"{path} must hold a mapping of config sections, got {type(raw).__name__}")
+    written = None
+    if overrides:
+        with contextlib.suppress(ConfigError):  # a file that only its overrides make whole: nothing to compare
+            written = parse_config(copy.deepcopy(raw))
     for item in overrides:
         apply_override(raw, item)
     cfg = parse_config(raw)
     if cfg.run_dir is None and path is not None:
         cfg.run_dir = str(Path("runs") / Path(path).stem)
     validate(cfg)
+    if written is not None and written.paper.metrics and cfg.paper.metrics:  # the file names a paper row: is this it?
+        mismatch = recipe_changes(written, cfg)
+        cfg.paper.mismatch = cfg.paper.mismatch + [m for m in mismatch if m not in cfg.paper.mismatch]
     return cfg
+
+
+# Keys that say where and how a run executes, not what it computes: overriding them keeps a run comparable
+# with the paper row its config file describes (prefixes end with a dot).
+RECIPE_NEUTRAL = (
+    "run_dir", "paper.", "evals", "data.root", "data.num_workers", "data.download", "train.device", "train.precision",
+    "train.progress", "train.log_every_steps", "train.checkpoint_every_steps", "train.keep_checkpoints", "train.compile",
+    "train.sdpa_backend", "train.dist_timeout_s", "train.fsdp", "train.context_parallel", "train.eval_every",
+    "model.grad_checkpointing",
+)  # fmt: skip
+
+
+def recipe_changes(written: Config, run: Config) -> list[str]:
+    """``key: file value -> run value`` for every recipe key where ``run`` (the file plus overrides) differs
+    from ``written`` (the file as written): the run is then not the paper row's recipe."""
+
+    def flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for k, v in d.items():
+            if isinstance(v, dict):
+                out.update(flat(v, f"{prefix}{k}."))
+            else:
+                out[f"{prefix}{k}"] = v
+        return out
+
+    old, new = flat(written.to_dict()), flat(run.to_dict())
+    neutral = [n for n in RECIPE_NEUTRAL if not n.endswith(".")]
+    prefixes = tuple(n for n in RECIPE_NEUTRAL if n.endswith("."))
+    if (old.get("model.init_from") is None) == (new.get("model.init_from") is None):
+        neutral.append("model.init_from")  # another folder of pre-trained weights: only a start from scratch departs
+    keys = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k) and k not in neutral and not k.startswith(prefixes))
+    return [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in keys]
 
 
 def parse_config(raw: Any, strict: bool = True) -> Config:
@@ -565,6 +616,13 @@ def validate_data(d: DataConfig) -> None:
     _check(d.num_workers >= 0, f"data.num_workers={d.num_workers} must be >= 0")
     for key in ("limit_train", "limit_eval"):
         _check(getattr(d, key) is None or getattr(d, key) >= 1, f"data.{key} must be >= 1 or null")
+    _check(0.0 <= d.val_fraction < 1.0, f"data.val_fraction={d.val_fraction} must be in [0, 1) (0: no validation split)")
+    _check(d.val_fraction == 0 or d.val_split is None,
+           "data.val_fraction and data.val_split both name a validation set: keep one")  # fmt: skip
+    _check(d.val_split is None or d.val_split not in (d.eval_split, d.train_split),
+           f"data.val_split={d.val_split} is also the {'evaluation' if d.val_split == d.eval_split else 'training'} "
+           "split: choose weights on a split of their own (or data.val_fraction, held out of the training split)")  # fmt: skip
+    _check(0 <= d.val_seed < 2**63, f"data.val_seed={d.val_seed} must be in [0, 2^63)")
     _check(d.permute_pairs >= 0, f"data.permute_pairs={d.permute_pairs} must be >= 0 (0: no permutation)")
     _check(d.permute_delta is None or d.permute_delta >= 1,
            f"data.permute_delta={d.permute_delta} must be >= 1 pixel, or null for any distance")  # fmt: skip

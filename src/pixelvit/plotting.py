@@ -67,11 +67,20 @@ def label_axes(ax: Any, xlabel: str, ylabel: str, title: str | None = None, grid
         ax.grid(True, alpha=0.3, lw=0.5)
 
 
-def legend(ax: Any, **kwargs: Any) -> Any:
-    """A small legend of everything labelled on ``ax`` (none when nothing is)."""
+OUTSIDE = {
+    "right": {"loc": "upper left", "bbox_to_anchor": (1.02, 1.0), "borderaxespad": 0.0},
+    "below": {"loc": "upper center", "bbox_to_anchor": (0.5, -0.28), "borderaxespad": 0.0},
+}
+
+
+def legend(ax: Any, where: str = "right", **kwargs: Any) -> Any:
+    """A small legend of everything labelled on ``ax`` (none when nothing is), outside the axes so that it never
+    covers data: to the ``right`` (default) or ``below`` (panels side by side); ``loc=`` places it yourself."""
     handles, _ = ax.get_legend_handles_labels()
     if not handles:
         return None
+    if "loc" not in kwargs:
+        kwargs.update(OUTSIDE[where])
     kwargs.setdefault("fontsize", 7)
     kwargs.setdefault("title_fontsize", 7)
     return ax.legend(**kwargs)
@@ -121,7 +130,13 @@ def accuracy_errorbar(ax: Any, x: list[float], acc: list[float | None], n: int |
 
 
 def accuracy_axis(
-    ax: Any, values: list[float | None], n: int | None, num_classes: int | None, ylabel: str = "Acc@1 (%)", min_span: float = 10.0
+    ax: Any,
+    values: list[float | None],
+    n: int | None,
+    num_classes: int | None,
+    ylabel: str = "Acc@1 (%)",
+    min_span: float = 10.0,
+    where: str = "right",
 ) -> str:
     """The y-axis of an accuracy plot: chance level drawn, limits wide enough that a difference smaller than the
     test set resolves is not blown up. Returns the resolution note (also the legend's title)."""
@@ -142,7 +157,7 @@ def accuracy_axis(
     resolution = (
         f"bars: 95 % binomial interval over {n} test images (1 image = {100 / n:.2g} points)" if n else "test-set size unknown"
     )
-    legend(ax, title=resolution)
+    legend(ax, where, title=resolution)
     return resolution
 
 

@@ -34,7 +34,7 @@ def test_config_trains_evaluates_and_shows_on_fabricated_nyu(path, tmp_path, cap
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] == "finished" and summary["step"] == 2
     assert summary["final"]["rmse"] > 0 and 0 <= summary["final"]["delta1"] <= 1
-    assert summary["paper"]["rmse"] in (0.72, 0.80)
+    assert summary["paper"] == {} and summary["paper_mismatch"]  # a shrunk run is not the NYU row's: no NYU numbers
     capsys.readouterr()
     assert main(["eval", str(run_dir), "--device", "cpu"]) == 0
     out = capsys.readouterr().out

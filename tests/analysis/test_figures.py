@@ -200,3 +200,27 @@ def test_sample_grid_labels_each_column_with_its_class():
     assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["1", "5"]
     fig, _ = figure_grid(images)
     assert not fig.axes[0].axison
+
+
+def test_patch_sweep_legends_cover_no_data_point_even_at_low_accuracy():
+    # accuracies below ~75 %: where the old legend (loc="center") hid points
+    length = [{**r, "mode": "fixed-length", "img_size": [8 * r["patch_size"]] * 2, "tokens": 64, "acc1": 30.0 + i * 10}
+              for i, r in enumerate(sweep_rows(False))]  # fmt: skip
+    inputs = [{**r, "acc1": 40.0 + i * 5} for i, r in enumerate(sweep_rows(False))]
+    fig = figure_patch_sweep(inputs + length)
+    fig.canvas.draw()
+    for ax in plot_axes(fig):
+        box = ax.get_legend().get_window_extent()
+        for line in ax.get_lines():
+            points = ax.transData.transform(line.get_xydata())
+            assert not any(box.contains(x, y) for x, y in points), line.get_label()
+        assert not box.overlaps(ax.get_window_extent())
+
+
+def test_study_titles_name_the_model_as_built_not_its_preset():
+    from pixelvit.analysis.study import model_text
+    from pixelvit.config import load_config
+
+    cfg = load_config(None, ["model.name=vit_t/2", "model.embed_dim=64", "model.depth=4", "model.num_heads=4"])
+    assert model_text(cfg) == "vit (width 64, depth 4, 4 heads)"
+    assert model_text(load_config(None, ["model.name=vit_s/1"])) == "vit (width 384, depth 12, 6 heads)"

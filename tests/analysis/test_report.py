@@ -167,3 +167,65 @@ def test_the_reports_own_files_inside_a_run_are_not_listed_again(tmp_path):
     run = make_run(tmp_path / "run", 50.0)
     md = build_report([run], run / "report").read_text()
     assert "analysis/" not in md and md.count("![") == 1
+
+
+def test_runs_with_the_same_folder_name_keep_apart_by_their_relative_path(tmp_path):
+    a = make_run(tmp_path / "sweep" / "fixed-length" / "p1", 60.0)
+    b = make_run(tmp_path / "sweep" / "fixed-input" / "p1", 70.0)
+    out = tmp_path / "report"
+    md = build_report([a, b], out).read_text()
+    assert "| fixed-length/p1 |" in md and "| fixed-input/p1 |" in md
+    assert (out / "curves_fixed-length_p1.png").is_file() and (out / "curves_fixed-input_p1.png").is_file()
+
+
+def test_a_staged_run_has_curves_through_every_stage(tmp_path):
+    run_dir = make_run(tmp_path / "staged", 70.0, records=False)
+    stages = []
+    for k, p in enumerate((2, 1)):
+        stage = make_run(run_dir / f"stage{k}_p{p}", 60.0 + k)
+        stages.append({"patch_size": p, "run_dir": f"somewhere/else/{stage.name}", "step": 40, "status": "finished"})
+    summary = json.loads((run_dir / "summary.json").read_text())
+    (run_dir / "summary.json").write_text(json.dumps({**summary, "stages": stages}))
+    run = collect_run(run_dir)
+    assert [r["step"] for r in run["eval"]] == [20, 40, 60, 80]  # stage 1's steps counted on from stage 0's 40
+    assert [r["step"] for r in run["train"]] == [10, 20, 30, 40, 50, 60, 70, 80]
+
+
+def test_runs_differing_only_by_seed_are_aggregated_into_mean_and_std(tmp_path):
+    runs = []
+    for seed, acc in ((0, 80.0), (1, 82.0), (2, 84.0)):
+        path = make_run(tmp_path / "runs" / f"s{seed}", acc)
+        config = yaml.safe_load((path / "config.yaml").read_text())
+        (path / "config.yaml").write_text(yaml.safe_dump({**config, "train": {"seed": seed}, "run_dir": str(path)}))
+        runs.append(path)
+    other = make_run(tmp_path / "runs" / "other", 50.0, model={"name": "vit_t/2"})
+    md = build_report([*runs, other], tmp_path / "report").read_text()
+    (row,) = [line for line in md.splitlines() if "mean ± std of 3 seeds (0, 1, 2): s0, s1, s2" in line]
+    assert "82.00 ± 2.00" in row and "other" not in row
+
+
+def test_report_leaves_out_paper_numbers_a_run_is_not_comparable_with(tmp_path):
+    path = make_run(tmp_path / "runs" / "synthetic_depth", task="depth", paper={"rmse": 0.72, "rae": 0.74},
+                    data={"name": "depth_folder", "img_size": [8, 8]})  # fmt: skip
+    config = yaml.safe_load((path / "config.yaml").read_text())
+    config["paper"]["mismatch"] = ["data.name: 'nyu_depth_v2' -> 'depth_folder'"]
+    (path / "config.yaml").write_text(yaml.safe_dump(config))
+    md = build_report([path], tmp_path / "report").read_text()
+    assert "0.72" not in md and "0.74" not in md
+
+
+def test_curve_legends_sit_outside_the_panels(tmp_path):
+    from matplotlib.figure import Figure
+
+    from pixelvit.plotting import accuracy_axis, legend
+
+    fig = Figure(layout="constrained")
+    ax = fig.subplots()
+    ax.plot([1, 2, 4], [20.0, 50.0, 70.0], "o-", label="run")
+    accuracy_axis(ax, [20.0, 50.0, 70.0], 100, 10)
+    fig.canvas.draw()
+    box, frame = ax.get_legend().get_window_extent(), ax.get_window_extent()
+    assert not box.overlaps(frame)
+    ax2 = fig.add_subplot(2, 1, 2)
+    ax2.plot([1], [1], label="x")
+    assert legend(ax2, loc="center").get_bbox_to_anchor() is not None  # an explicit place is kept

@@ -23,14 +23,26 @@ def run(tmp_path_factory):
     return run_dir
 
 
-def test_eval_says_which_model_split_and_images(run, capsys, one_thread):
+def test_eval_says_which_weights_model_split_and_images_and_reproduces_the_run(run, capsys, one_thread):
     assert main(["eval", str(run), "--device", "cpu"]) == 0
-    out = capsys.readouterr().out.splitlines()
-    assert out[-3] == f"model: vit/2 (embed_dim 16, depth 1, num_heads 2), 8x8 input, 16 tokens ({run})"
-    assert out[-2] == "data: digits/test, 360 images"  # eval reads the whole split (data.limit_eval is training's)
-    assert out[-1].startswith("acc1: ")
+    out = capsys.readouterr().out.splitlines()[-5:]
+    assert out[0] == f"weights: {run / 'final'} (raw, step 2, epoch 1)"
+    assert out[1] == "model: vit/2 (embed_dim 16, depth 1, num_heads 2), 8x8 input, 16 tokens"
+    assert out[2] == "data: digits/test, 64 images (first 64), precision fp32"  # the run's data.limit_eval and precision
+    assert out[3].startswith("acc1: ")
+    assert out[4].startswith("the run reported: acc1: ")
+    reported = json.loads((run / "summary.json").read_text())["reported"]
+    assert out[3].split("  ")[0] == out[4].removeprefix("the run reported: ").split("  ")[0] == f"acc1: {reported['acc1']:.3f}"
     assert main(["eval", str(run), "--split", "train", "--device", "cpu"]) == 0
-    assert "data: digits/train, 1437 images" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "data: digits/train, 1437 images (all), precision fp32" in out
+    assert (
+        "not the run's own setting, so the number may differ from its summary: data digits/train (the run's: digits/test)" in out
+    )
+    assert main(["eval", str(run), "--limit", "0", "--precision", "bf16", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "data: digits/test, 360 images (all), precision bf16" in out
+    assert "limit None (the run's data.limit_eval: 64); precision bf16 (the run's: fp32)" in out
 
 
 @pytest.mark.parametrize(
@@ -89,7 +101,24 @@ def test_mae_pretraining_summary_does_not_put_a_fine_tuning_accuracy_beside_its_
     assert line.endswith("acc1 86.00, acc5 97.10; this run reports loss")
     cfg = load_config("configs/cifar100/vit_t1.yaml")
     text = format_summary(cfg, summary({"acc1": 80.0, "acc5": 95.0}, {"acc1": 80.0}, cfg.paper.metrics))
-    assert text.splitlines()[-1] == "paper: acc1 85.10, acc5 96.40"
+    assert "paper: acc1 85.10, acc5 96.40" in text.splitlines()
+
+
+def test_paper_numbers_only_beside_a_run_of_the_rows_recipe():
+    # where and how a run executes keeps it comparable with its row
+    cfg = load_config(
+        "configs/cifar100/vit_t1.yaml", ["train.device=cpu", "data.root=elsewhere", "run_dir=r", "train.progress=false"]
+    )
+    assert cfg.paper.mismatch == []
+    # the fine-tuning row started from one's own pre-training run is still that row; from scratch it is not
+    assert load_config("configs/mae/finetune_vit_t1.yaml", ["model.init_from=runs/my_mae"]).paper.mismatch == []
+    # another dataset and a from-scratch start: the MAE fine-tuning row's numbers are not this run's
+    overrides = ["data.name=digits", "data.img_size=[8,8]", "model.init_from=null", "data.root=null"]
+    cfg = load_config("configs/mae/finetune_vit_t1.yaml", overrides)
+    assert [m.split(":")[0] for m in cfg.paper.mismatch] == ["data.img_size", "data.name", "model.init_from"]
+    text = format_summary(cfg, summary({"acc1": 80.0}, {}, {}) | {"paper_mismatch": cfg.paper.mismatch})
+    assert "86.00" not in text and "paper: " not in text
+    assert "paper numbers not shown: this run changes the recipe of its row (data.img_size, data.name, model.init_from)" in text
 
 
 def test_warmup_warnings():

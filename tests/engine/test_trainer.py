@@ -37,13 +37,18 @@ def run(tmp_path, *extra, name="run"):
 
 
 def test_learns_digits_and_writes_the_run_directory(tmp_path):
-    summary = run(tmp_path, "train.epochs=6", "optim.lr=3e-3", "train.eval_every=3", "train.log_every_steps=10")
-    out = tmp_path / "run"
-    assert summary["status"] == "finished" and summary["step"] == 6 * (1437 // 32)
-    assert summary["final"]["acc1"] > 60.0, summary  # chance is 10%
-    assert summary["best"]["acc1"] == max(
-        r["acc1"] for r in map(json.loads, (out / "metrics.jsonl").read_text().splitlines()) if r["tag"] == "eval"
+    summary = run(
+        tmp_path, "train.epochs=6", "optim.lr=3e-3", "train.eval_every=3", "train.log_every_steps=10", "data.val_fraction=0.1"
     )
+    out = tmp_path / "run"
+    assert summary["status"] == "finished" and summary["step"] == 6 * ((1437 - 144) // 32)
+    assert summary["final"]["acc1"] > 60.0, summary  # chance is 10%
+    assert summary["selection"] | {"best": None, "best_epoch": None} == {
+        "held_out_of": "train", "val_fraction": 0.1, "val_seed": 0, "images": 144, "metric": "val_acc1", "best": None,
+        "best_epoch": None,
+    }  # fmt: skip
+    evals = [r for r in map(json.loads, (out / "metrics.jsonl").read_text().splitlines()) if r["tag"] == "eval"]
+    assert summary["best"]["acc1"] == max(r["val_acc1"] for r in evals)  # chosen on the validation set
     for name in ("config.yaml", "summary.json", "metrics.jsonl", "final/model.safetensors", "best/config.json"):
         assert (out / name).is_file(), name
     assert list((out / "tb").iterdir()), "no TensorBoard events"

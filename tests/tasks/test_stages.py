@@ -58,6 +58,10 @@ def test_a_p2_run_starts_a_p1_run_through_init_from(tmp_path):
 def test_a_staged_run_killed_in_either_stage_resumes_to_the_weights_of_an_uninterrupted_one(tmp_path, capsys):
     straight = run(tmp_path / "straight", STAGES)
     assert straight["status"] == "finished" and straight["step"] == 16
+    # the staged run reports its last stage's saved weights, which its final/ holds and eval measures again
+    assert straight["weights"] == "raw" and straight["reported"] == straight["stages"][-1]["reported"]
+    again = evaluate_checkpoint(tmp_path / "straight", device="cpu")
+    assert again["acc1"] == pytest.approx(straight["reported"]["acc1"])
     assert [(s["patch_size"], s["status"], s["step"]) for s in straight["stages"]] == [(2, "finished", 8), (1, "finished", 8)]
     out = tmp_path / "staged"
     first = run(out, STAGES, "train.max_steps=5")  # stops mid stage 0

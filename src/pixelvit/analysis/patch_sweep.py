@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from ..io import write_json_atomic, write_text_atomic
-from ..plotting import accuracy_axis, accuracy_errorbar, figure, fmt, label_axes, legend, markdown_table, note, save_figure
-from .study import base_config, evaluation_set, final_accuracy, paper_comparable, paper_note, train_variant
+from ..plotting import accuracy_axis, accuracy_errorbar, figure, fmt, label_axes, markdown_table, note, save_figure
+from .study import base_config, evaluation_set, final_accuracy, model_text, paper_comparable, paper_note, train_variant
 
 MODES = ("fixed-length", "fixed-input")
 PAPER_ACC1 = {"fixed-length": {16: 82.8, 1: 63.4}, "fixed-input": {16: 63.7, 2: 81.0, 1: 81.8}}
@@ -64,7 +64,7 @@ def run_patch_sweep(
     path, overrides, cfg = base_config(config, overrides)
     patch = cfg.model.patch_size or decode_variant(cfg.model.name)[1]["patch_size"]
     points = sweep_points(mode, cfg.data.img_size, patch, patch_sizes, grid)
-    facts = {"model": cfg.model.name, **evaluation_set(cfg), "paper_comparable": paper_comparable(cfg, "imagenet")}
+    facts = {"model": model_text(cfg), **evaluation_set(cfg), "paper_comparable": paper_comparable(cfg, "imagenet")}
     facts.pop("img_size")  # each point has its own input size
     rows = []
     for pt in points:
@@ -80,7 +80,7 @@ def run_patch_sweep(
         rows.append({**pt, "mode": mode, "acc1": final_accuracy(summary), "paper_acc1": paper, "run_dir": str(run_dir), **facts})
     write_json_atomic(out / f"patch_sweep_{mode}.json", rows)
     everything = load_sweeps(out)
-    table = format_table(everything, f"{cfg.model.name} on {cfg.data.name}")
+    table = format_table(everything, f"{model_text(cfg)} on {cfg.data.name}")
     write_text_atomic(out / "patch_sweep.md", table + "\n")
     save_figure(figure_patch_sweep(everything), out / "patch_sweep.png")
     return rows, f"\n{table}\n\nwrote {out / 'patch_sweep.md'}, patch_sweep_{mode}.json and patch_sweep.png"
@@ -142,9 +142,8 @@ def figure_patch_sweep(rows: list[dict[str, Any]]) -> Any:
         varies = "input size" if mode == "fixed-length" else "tokens"
         label_axes(ax, f"patch size (log scale) and {varies}", "Acc@1 (%)" if i == 0 else "",
                    f"({'ab'[i]}) {mode}: {fixed}")  # fmt: skip
-        resolution = accuracy_axis(ax, values, first.get("eval_images"), first.get("num_classes"),
-                                   ylabel="Acc@1 (%)" if i == 0 else "")  # fmt: skip
-        legend(ax, title=resolution, loc="center")  # between the curves and chance, inside the panel
+        accuracy_axis(ax, values, first.get("eval_images"), first.get("num_classes"),
+                      ylabel="Acc@1 (%)" if i == 0 else "", where="below")  # fmt: skip  # the legend: below the panel
     fig.suptitle(f"fixed sequence length vs fixed input size: {first.get('data', '')} (base {first.get('model', '')})",
                  fontsize=9)  # fmt: skip
     note(fig, paper_note(drawn, PAPER, f"{first.get('data')}, {first.get('eval_images')} {first.get('split', 'test')} images"))

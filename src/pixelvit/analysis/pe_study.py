@@ -13,7 +13,7 @@ from typing import Any
 
 from ..io import write_json_atomic, write_text_atomic
 from ..plotting import accuracy_axis, binomial_yerr, figure, fmt, label_axes, markdown_table, note, save_figure
-from .study import base_config, evaluation_set, final_accuracy, paper_comparable, paper_note, train_variant
+from .study import base_config, evaluation_set, final_accuracy, model_text, paper_comparable, paper_note, train_variant
 
 VARIANTS = ("sincos", "learned", "none")
 PAPER_ACC1 = {"sincos": 82.7, "learned": 82.8, "none": 81.2}
@@ -29,7 +29,7 @@ def run_pe_study(
         if v not in VARIANTS:
             raise ValueError(f"unknown position embedding {v!r}; choose from {', '.join(VARIANTS)}")
     path, overrides, cfg = base_config(config, overrides)
-    facts = {"model": cfg.model.name, **evaluation_set(cfg), "paper_comparable": paper_comparable(cfg, "imagenet", [224, 224])}
+    facts = {"model": model_text(cfg), **evaluation_set(cfg), "paper_comparable": paper_comparable(cfg, "imagenet", [224, 224])}
     rows = []
     for v in variants:
         run_dir = out / f"pe_{v}"

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..io import write_json_atomic, write_text_atomic
 from ..plotting import accuracy_axis, accuracy_errorbar, figure, fmt, label_axes, markdown_table, note, save_figure
-from .study import base_config, evaluation_set, final_accuracy, paper_comparable, paper_note, train_variant
+from .study import base_config, evaluation_set, final_accuracy, model_text, paper_comparable, paper_note, train_variant
 
 PAPER_PAIRS = 25_088  # disjoint pixel pairs of a 224×224 image
 PAPER_ACC1 = {0: 82.8, 100: 82.1, 1_000: 81.9, 10_000: 80.5, 20_000: 77.5, 25_000: 57.6}  # δ = ∞
@@ -50,7 +50,7 @@ def run_permutation_study(
     for t in pairs:
         if not 0 <= t <= total:
             raise ValueError(f"--pairs {t}: a {height}x{width} image has {total} disjoint pixel pairs; choose 0..{total}")
-    facts = {"model": cfg.model.name, **evaluation_set(cfg), "paper_comparable": paper_comparable(cfg, "imagenet", [224, 224])}
+    facts = {"model": model_text(cfg), **evaluation_set(cfg), "paper_comparable": paper_comparable(cfg, "imagenet", [224, 224])}
     rows = []
     for t in sorted(set(pairs)):
         for delta in [None] if t == 0 else deltas:
@@ -67,7 +67,7 @@ def run_permutation_study(
                     **facts,
                 }
             )
-    table = format_table(rows, deltas, f"{cfg.model.name} on {cfg.data.name} ({height}x{width}, {total} disjoint pairs)")
+    table = format_table(rows, deltas, f"{model_text(cfg)} on {cfg.data.name} ({height}x{width}, {total} disjoint pairs)")
     write_text_atomic(out / "permutation_study.md", table + "\n")
     write_json_atomic(out / "permutation_study.json", rows)
     save_figure(figure_permutation_study(rows, deltas), out / "permutation_study.png")

@@ -25,10 +25,20 @@ from ..engine.logging import read_metrics
 from ..engine.run_info import NOT_METRICS, read_run, run_label, size_text
 from ..engine.run_info import metric_columns as all_metric_columns
 from ..io import atomic_path, write_text_atomic
-from ..plotting import fmt, markdown_table, pyplot
+from ..plotting import fmt, legend, markdown_table, pyplot
+from .study import mean_std
 
 LABEL_COLUMNS = 6  # run, patch, tokens, data, input, status: left-aligned text; the step and metrics: numbers
-SKIP_DIRS = {"tb", "checkpoints", "final", "best", "hub"}  # hub: the folder `pixelvit push --dry-run` writes
+SKIP_DIRS = {"tb", "checkpoints", "final", "best", "hub"}
+SEED_FREE_KEYS = {
+    "train.seed",
+    "run_dir",
+    "data.root",
+    "data.num_workers",
+    "train.device",
+    "train.progress",
+    "paper.mismatch",
+}  # hub: the folder `pixelvit push --dry-run` writes
 PER_LAYER = re.compile(r"_l\d+$")  # per-layer evaluator metrics (attention distance): in the analysis, not the curves
 TASK_TITLES = {
     "classify": "Classification",
@@ -71,13 +81,34 @@ def collect_run(run_dir: str | os.PathLike) -> dict[str, Any]:
         for p in sorted(run_dir.rglob("*"))
         if p.suffix in (".png", ".md") and not SKIP_DIRS & set(p.relative_to(run_dir).parts[:-1])
     ]
-    return {
-        **run,
-        "label": run_label(run),
-        "train": read_metrics(run_dir, "train"),
-        "eval": read_metrics(run_dir, "eval"),
-        "artifacts": found,
-    }
+    train, evals = (
+        stage_metrics(run) if run["summary"].get("stages") else (read_metrics(run_dir, "train"), read_metrics(run_dir, "eval"))
+    )
+    return {**run, "label": run_label(run), "train": train, "eval": evals, "artifacts": found}
+
+
+def stage_metrics(run: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(train, eval) records of a staged run: each stage's ``metrics.jsonl`` (in ``RUN_DIR/stage{k}_p{P}/``), its
+    steps counted on from the stages before it, so the curves run through every stage."""
+    train: list[dict[str, Any]] = []
+    evals: list[dict[str, Any]] = []
+    offset = 0
+    for stage in run["summary"]["stages"]:
+        folder = run["path"] / Path(stage.get("run_dir") or "").name
+        for tag, out in (("train", train), ("eval", evals)):
+            out += [{**r, "step": r["step"] + offset} for r in read_metrics(folder, tag) if isinstance(r.get("step"), int)]
+        offset += stage.get("step") or 0
+    return train, evals
+
+
+def unique_names(paths: list[Path]) -> list[str]:
+    """Each run's name in a report: its path relative to the runs' common folder (``fixed-length/p1`` and
+    ``fixed-input/p1`` stay apart), or its folder's name for a lone run."""
+    resolved = [p.resolve() for p in paths]
+    if len(resolved) < 2:
+        return [p.name for p in resolved]
+    root = Path(os.path.commonpath(resolved))
+    return [p.relative_to(root).as_posix() if p != root else p.name for p in resolved]
 
 
 def metric_columns(runs: list[dict[str, Any]]) -> list[str]:
@@ -151,7 +182,7 @@ def plot_curves(run: dict[str, Any], path: Path | None = None) -> bytes | None:
         if p["title"] == "learning rate":
             ax.ticklabel_format(axis="y", style="sci", scilimits=(-2, 3))
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+        legend(ax)  # outside the panel: it never covers a curve
     for ax in list(axes.flat)[len(panels) :]:
         ax.axis("off")
     fig.suptitle(f"{run['name']}: {run['label']}", fontsize=11)
@@ -183,7 +214,31 @@ def task_table(runs: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
         + [c for k in keys for c in (fmt(r["final"].get(k), 2), fmt(r["paper"].get(k), 2))]
         for r in runs
     ]
+    for group in seed_groups(runs):
+        first = group[0]
+        seeds = ", ".join(str((r["config"].get("train") or {}).get("seed")) for r in group)
+        cells = []
+        for k in keys:
+            values = [r["final"][k] for r in group if isinstance(r["final"].get(k), int | float)]
+            cells += [mean_std(values, 2) if len(values) == len(group) else "—", fmt(first["paper"].get(k), 2)]
+        name = f"mean ± std of {len(group)} seeds ({seeds}): " + ", ".join(r["name"] for r in group)
+        rows.append([name, *rows[runs.index(first)][1:5], "", "", *cells])
     return headers, rows
+
+
+def seed_groups(runs: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """Groups of two or more finished runs whose configs differ only in ``train.seed`` (and where they ran)."""
+    import json
+
+    from ..engine.run_dir import flatten
+
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for run in runs:
+        if run["status"] != "finished" or not run["config"]:
+            continue
+        recipe = {k: v for k, v in flatten(run["config"]).items() if k not in SEED_FREE_KEYS}
+        groups.setdefault(json.dumps(recipe, sort_keys=True, default=str), []).append(run)
+    return [g for g in groups.values() if len(g) > 1]
 
 
 def by_task(runs: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
@@ -201,9 +256,15 @@ def build_blocks(runs: list[dict[str, Any]], out: Path) -> list[tuple]:
     mine = out.resolve()
     for task, group in by_task(runs).items():
         blocks += [("h", 2, TASK_TITLES.get(task, task)), ("table", *task_table(group))]
+        blocks.append(("p", weights_note(group)))
         sources = [f"{r['name']}: {r['paper_table']}" for r in group if r["paper_table"]]
         if sources:
             blocks.append(("p", "Paper rows: " + "; ".join(sources) + "."))
+        apart = [f"{r['name']} ({', '.join(m.split(':')[0] for m in r['paper_mismatch'])})" for r in group if r["paper_mismatch"]]
+        if apart:
+            blocks.append(
+                ("p", "Paper numbers left out, not comparable (the run changes its row's recipe): " + "; ".join(apart) + ".")
+            )
         for r in group:
             blocks.append(("h", 3, f"{r['name']}: {r['label']}"))
             path = out / f"curves_{_slug(r['name'])}.png"
@@ -216,6 +277,15 @@ def build_blocks(runs: list[dict[str, Any]], out: Path) -> list[tuple]:
                 caption = f"{r['name']}: {artifact.relative_to(r['path']).as_posix()}"
                 blocks.append(("img" if artifact.suffix == ".png" else "file", rel, caption))
     return blocks
+
+
+def weights_note(runs: list[dict[str, Any]]) -> str:
+    """Which weights the table's numbers are of: each run's saved model (EMA or raw) on its evaluation split."""
+    ema = [r["name"] for r in runs if r["weights"] == "ema"]
+    if not ema:
+        return "Numbers of each run's saved (raw) weights on its evaluation split."
+    others = "; raw weights for the others" if len(ema) < len(runs) else ""
+    return f"Numbers of each run's saved weights on its evaluation split: EMA weights for {', '.join(ema)}{others}."
 
 
 def _slug(name: str) -> str:
@@ -314,6 +384,8 @@ def render_html(blocks: list[tuple], out: Path) -> str:
 def build_report(run_dirs: list[str | os.PathLike], out: Path, html_too: bool = False) -> Path:
     """Write ``out/report.md`` (and the self-contained ``report.html``) for ``run_dirs``; returns the Markdown path."""
     runs = [collect_run(d) for d in run_dirs]
+    for run, name in zip(runs, unique_names([r["path"] for r in runs]), strict=True):
+        run["name"] = name
     out.mkdir(parents=True, exist_ok=True)
     blocks = build_blocks(runs, out)
     write_text_atomic(out / "report.md", render_markdown(blocks))

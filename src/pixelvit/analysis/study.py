@@ -64,6 +64,19 @@ def evaluation_set(cfg: Config) -> dict[str, Any]:
     }
 
 
+def model_text(cfg: Config) -> str:
+    """The model a study trains, as built (not its preset's name): ``vit (width 64, depth 4, 4 heads)``."""
+    from ..models.registry import decode_variant
+
+    try:
+        shape = dict(decode_variant(cfg.model.name)[1])
+    except ValueError:
+        return cfg.model.name
+    shape.update({k: getattr(cfg.model, k) for k in ("embed_dim", "depth", "num_heads") if getattr(cfg.model, k) is not None})
+    family = cfg.model.name.split("/")[0].rsplit("_", 1)[0]
+    return f"{family} (width {shape.get('embed_dim')}, depth {shape.get('depth')}, {shape.get('num_heads')} heads)"
+
+
 def paper_comparable(cfg: Config, dataset: str, img_size: list[int] | None = None) -> bool:
     """Whether this run's accuracies can share an axis with the paper's (same dataset, and input size when given)."""
     return cfg.data.name == dataset and (img_size is None or list(cfg.data.img_size) == list(img_size))

@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
 from collections.abc import Sequence
 from multiprocessing.pool import Pool
 from pathlib import Path
@@ -37,7 +38,7 @@ from .base import ImageArrays
 from .cache import fingerprint, save_npy_atomic
 from .errors import check_split, need_root
 from .folders import class_folders, scan_split
-from .imageio import decode_into, decode_pool
+from .imageio import IMAGE_EXTENSIONS, decode_into, decode_pool
 
 SPLITS = ("train", "val")
 CHUNK = 1000
@@ -69,8 +70,22 @@ def _read_json(path: Path) -> dict[str, Any] | None:
         return None
 
 
+def check_sorted_into_classes(split_dir: Path) -> None:
+    """Refuse a split folder that holds its images flat (as ILSVRC2012_img_val.tar unpacks) instead of in wnid folders."""
+    if not split_dir.is_dir() or class_folders(split_dir):
+        return
+    flat = [e.name for e in os.scandir(split_dir) if e.is_file() and Path(e.name).suffix.lower() in IMAGE_EXTENSIONS]
+    if flat:
+        raise ValueError(
+            f"{split_dir} holds {len(flat)} images directly (e.g. {sorted(flat)[0]}) but no class folders: sort them into "
+            f"wnid folders, {split_dir}/<wnid>/<image> (e.g. with the widely used valprep.sh), then run this again"
+        )
+
+
 def scan_imagenet(root: Path, splits: Sequence[str]) -> tuple[dict[str, tuple[list[Path], np.ndarray]], list[str]]:
     """Files and labels of each split, and the sorted wnids, which must be the same in every split."""
+    for split in splits:
+        check_sorted_into_classes(root / split)
     classes = class_folders(root / splits[0])
     for split in splits[1:]:
         other = class_folders(root / split)

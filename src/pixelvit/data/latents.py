@@ -33,7 +33,7 @@ HOW_TO_GET_VAE = (
     "  https://huggingface.co/stabilityai/sd-vae-ft-ema  (the reference's default)\n"
     "  https://huggingface.co/stabilityai/sd-vae-ft-mse\n"
     "into a folder holding config.json and diffusion_pytorch_model.safetensors, e.g.\n"
-    "  huggingface-cli download stabilityai/sd-vae-ft-ema config.json diffusion_pytorch_model.safetensors \\\n"
+    "  hf download stabilityai/sd-vae-ft-ema config.json diffusion_pytorch_model.safetensors \\\n"
     "      --local-dir vae/sd-vae-ft-ema\n"
     "and pass that folder (--vae vae/sd-vae-ft-ema)."
 )

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from ..config import ConfigError, DataConfig
 from .base import ImageArrays
 from .imageio import resize_array
@@ -58,3 +60,39 @@ def load_split(d: DataConfig, split: str, limit: int | None, train: bool = False
         perm = swap_permutation(size, d.permute_pairs, d.permute_delta, d.permute_seed)
         arrays.images = permute_pixels(arrays.images, perm)
     return spec, arrays
+
+
+def hold_out(arrays: ImageArrays, fraction: float, seed: int) -> tuple[ImageArrays, ImageArrays]:
+    """(the rest, a held-out validation set): ``round(fraction × N)`` images (at least one, and one left to
+    train on) drawn by a generator seeded with ``seed``; both keep the images' order."""
+    n = len(arrays.images)
+    if n < 2:
+        raise ConfigError(f"data.val_fraction={fraction}: the training split has {n} image, none left to hold out")
+    count = min(max(1, round(fraction * n)), n - 1)
+    chosen = np.zeros(n, dtype=bool)
+    chosen[np.random.default_rng(seed).permutation(n)[:count]] = True
+    keep, held = np.flatnonzero(~chosen), np.flatnonzero(chosen)
+
+    def subset(index: np.ndarray) -> ImageArrays:
+        return ImageArrays(arrays.images[index], arrays.targets[index], list(arrays.classes))
+
+    return subset(keep), subset(held)
+
+
+def train_and_validation(d: DataConfig, train: bool = False) -> tuple[DatasetSpec, ImageArrays, ImageArrays | None]:
+    """(spec, training arrays, validation arrays or None) as the data section describes them: the training split
+    (``data.limit_train``), less ``data.val_fraction`` held out by ``data.val_seed``, or ``data.val_split`` (at most
+    ``data.limit_eval`` images). The validation set chooses ``best/``; the evaluation split is never used for that.
+    ``train``: as :func:`load_split` (the training arrays are the crop source when ``data.source_size`` is set)."""
+    if train and d.source_size is not None and d.val_fraction > 0:
+        raise ConfigError(
+            f"data.val_fraction holds images out of the training split, which is a {d.source_size}px crop source here "
+            "(data.source_size): name a validation split of evaluation-size images with data.val_split instead"
+        )
+    spec, train_arrays = load_split(d, d.train_split, d.limit_train, train=train)
+    if d.val_split is not None:
+        return spec, train_arrays, load_split(d, d.val_split, d.limit_eval)[1]
+    if d.val_fraction > 0:
+        train_arrays, val = hold_out(train_arrays, d.val_fraction, d.val_seed)
+        return spec, train_arrays, val
+    return spec, train_arrays, None

@@ -15,6 +15,8 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from ..config import ConfigError
+
 
 @dataclass(frozen=True)
 class DistInfo:
@@ -56,7 +58,9 @@ def init_distributed(device_name: str, timeout_s: float = 300.0) -> DistInfo:
     rank, local = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
     use_cuda = device_name.startswith("cuda") or (device_name == "auto" and torch.cuda.is_available())
     if use_cuda and not torch.cuda.is_available():
-        raise RuntimeError(f"device {device_name} requested but CUDA is not available; use cpu or auto")
+        raise ConfigError(
+            f"train.device={device_name} requested but CUDA is not available on this machine; use train.device=cpu or auto"
+        )
     if world == 1:
         return DistInfo(0, 1, 0, torch.device(device_name if device_name not in ("auto",) else ("cuda" if use_cuda else "cpu")))
     device = torch.device("cuda", local) if use_cuda else torch.device("cpu")

@@ -13,33 +13,66 @@ import yaml
 
 from ..config import Config, ConfigError, DataConfig, parse_config
 
+WEIGHTS_INFO = "weights.json"  # beside a run's final/ and best/ model: which weights (raw or EMA), step and epoch
 
-def load_model_and_config(path: str | os.PathLike) -> tuple[torch.nn.Module, Config | None]:
+
+def load_model_and_config(path: str | os.PathLike, source: dict[str, Any] | None = None) -> tuple[torch.nn.Module, Config | None]:
     """A model directory, a run directory (final/ or best/, else newest checkpoint) or a ``step_*.pt`` file
-    -> (model, the run's config or None when a bare model directory carries none)."""
+    -> (model, the run's config or None when a bare model directory carries none).
+
+    ``source``, when given, is filled with what was loaded: ``path`` (the model folder or checkpoint file),
+    ``weights`` ("ema", "raw" or "unknown"), ``step`` and ``epoch`` (None when not recorded).
+    """
     from ..models.hub import from_pretrained
     from .checkpoint import latest_valid_checkpoint, load_checkpoint
 
     path = Path(path)
+    source = source if source is not None else {}
     if path.is_file():
         state = load_checkpoint(path)
-        return model_from_state(state), parse_config(state["config"], strict=False)
+        return _from_state(state, path, source)
     if (path / "config.json").is_file():
         run_cfg = path.parent / "config.yaml"
         cfg = parse_config(yaml.safe_load(run_cfg.read_text()), strict=False) if run_cfg.is_file() else None
+        source.update(model_dir_info(path, cfg))
         return from_pretrained(path), cfg
     if (path / "config.yaml").is_file():
         for sub in ("final", "best"):
             if (path / sub / "config.json").is_file():
-                return load_model_and_config(path / sub)
+                return load_model_and_config(path / sub, source)
         state = latest_valid_checkpoint(path)
         if state is not None:
-            return model_from_state(state), parse_config(state["config"], strict=False)
+            return _from_state(state, Path(state["path"]), source)
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist: pass a run directory, a model directory or a step_*.pt checkpoint")
     raise FileNotFoundError(
         f"{path} is neither a model directory (config.json + model.safetensors), a run directory, nor a checkpoint"
     )
+
+
+def _from_state(state: dict[str, Any], path: Path, source: dict[str, Any]) -> tuple[torch.nn.Module, Config]:
+    """A training checkpoint's model (its raw weights, not its EMA) and config; ``source`` says so."""
+    progress = state.get("progress") or {}
+    source.update(path=str(path), weights="raw", step=progress.get("step"), epoch=progress.get("epoch"))
+    return model_from_state(state), parse_config(state["config"], strict=False)
+
+
+def model_dir_info(model_dir: Path, cfg: Config | None) -> dict[str, Any]:
+    """{path, weights, step, epoch} of a model folder: from its ``weights.json`` when the run wrote one, else
+    the run's config says whether it kept an EMA (whose weights final/ and best/ then hold)."""
+    import json
+
+    info: dict[str, Any] = {"path": str(model_dir), "weights": "unknown", "step": None, "epoch": None}
+    recorded = model_dir / WEIGHTS_INFO
+    if recorded.is_file():
+        try:
+            info.update({k: v for k, v in json.loads(recorded.read_text()).items() if k in info})
+            return info
+        except (OSError, ValueError):
+            pass
+    if cfg is not None:
+        info["weights"] = "ema" if cfg.train.ema_decay else "raw"
+    return info
 
 
 def model_from_state(state: dict[str, Any]) -> torch.nn.Module:

@@ -15,8 +15,9 @@ from ..io import atomic_path, write_text_atomic
 from ..models.hub import CONFIG_NAME, REPO_ID, WEIGHTS_NAME, from_pretrained, hub_repo_id, upload_folder
 from ..models.timm_export import export_timm, timm_config, timm_unsupported_reason
 from ..plotting import fmt, markdown_table
+from ..provenance import provenance_lines
 from .loading import load_model_and_config
-from .run_info import metric_columns, read_run, run_label, size_text
+from .run_info import WEIGHTS_TEXT, metric_columns, read_run, run_label, size_text
 
 CARD_NAME = "README.md"
 TRAIN_CONFIG_NAME = "train_config.yaml"
@@ -122,14 +123,21 @@ def render_card(run: dict[str, Any], repo_id: str) -> str:
         f"{_lr_text(optim)}, precision {train.get('precision', '?')}. "
         f"Run status: {run['status']} after {run['step'] if run['step'] is not None else '?'} steps.",
         "## Results",
-        markdown_table(["metric", f"this run ({data.get('eval_split', 'test')})", "paper"], results, "lrr")
+        f"The run's {WEIGHTS_TEXT[run['weights']]}, as saved in this repository, on `{data.get('eval_split', 'test')}`:\n\n"
+        + markdown_table(["metric", f"this run ({data.get('eval_split', 'test')})", "paper"], results, "lrr")
         if results
         else "No evaluation was recorded.",
     ]
     if run["paper_table"]:
         parts.append(f"Paper row: {run['paper_table']} (Nguyen et al., *An Image is Worth More Than 16x16 Patches*, ICLR 2025).")
+    if run["paper_mismatch"]:
+        keys = ", ".join(m.split(":")[0] for m in run["paper_mismatch"])
+        parts.append(f"The paper's numbers are not shown: not comparable, this run changes the row's recipe ({keys}).")
     if run["recipe_source"]:
         parts.append(f"Recipe: {run['recipe_source']}")
+    prov = run["summary"].get("provenance")
+    if prov:
+        parts += ["## Provenance", "\n".join(f"- {line}" for line in provenance_lines(prov))]
     parts += [
         "## Use",
         "\n".join(use),

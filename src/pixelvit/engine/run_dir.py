@@ -29,6 +29,7 @@ RESUMABLE_CHANGES = (
     "run_dir", "train.max_steps", "train.progress", "train.log_every_steps", "train.keep_checkpoints",
     "train.checkpoint_every_steps", "data.num_workers", "train.dist_timeout_s",
     "train.sdpa_backend", "train.context_parallel", "train.threads",  # how the step runs, not what it computes
+    "paper.mismatch",  # what the overrides of this session change of the row's recipe (train.max_steps, say)
 )  # fmt: skip
 
 
@@ -44,10 +45,12 @@ class RunDirLock:
         self.path = Path(run_dir) / LOCK_NAME
         self.enabled = enabled
         self._file = None
+        self._created = False
 
     def __enter__(self) -> RunDirLock:
         if not self.enabled:
             return self
+        self._created = not self.path.parent.exists()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         handle = open(self.path, "a+")
         try:
@@ -74,6 +77,11 @@ class RunDirLock:
                 self._file.truncate()
             self._file.close()  # releases the lock
             self._file = None
+            if self._created:  # a start that failed before writing anything leaves no folder holding only .lock
+                with contextlib.suppress(OSError):
+                    if [p.name for p in self.path.parent.iterdir()] == [LOCK_NAME]:
+                        self.path.unlink()
+                        self.path.parent.rmdir()
 
 
 def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:

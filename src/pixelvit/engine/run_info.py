@@ -19,6 +19,26 @@ MODEL_SUBDIRS = ("final", "best")
 NOT_METRICS = {"epoch", "step", "tag", "lr", "images_per_s"}
 
 
+WEIGHTS_TEXT = {"ema": "EMA weights", "raw": "raw weights"}
+
+
+def saved_weights_metrics(metrics: dict[str, float], weights: str) -> dict[str, float]:
+    """The metrics of the weights a run saves, on the evaluation split, under their plain names: with
+    ``weights="ema"`` the ``ema_*`` values (``ema_acc1`` -> ``acc1``), else the model's; ``val_*`` left out.
+    Extra evaluators' ``prefix/metric`` values (run on the saved weights) are kept."""
+    out: dict[str, float] = {}
+    for key, value in metrics.items():
+        if key.startswith("val_"):
+            continue
+        if "/" in key:
+            out[key] = value
+        elif weights == "ema" and key.startswith("ema_"):
+            out[key.removeprefix("ema_")] = value
+        elif weights != "ema" and not key.startswith("ema_"):
+            out[key] = value
+    return out
+
+
 def _read_yaml(path: Path) -> dict[str, Any]:
     return (yaml.safe_load(path.read_text()) or {}) if path.is_file() else {}
 
@@ -54,7 +74,8 @@ def _model_shape(config: dict[str, Any], model_dir: Path | None) -> tuple[str, d
 
 def read_run(run_dir: str | os.PathLike) -> dict[str, Any]:
     """One run's facts: name, path, task, preset, patch_size, img_size (H, W), tokens, dataset, status,
-    step, final and paper metrics, the paper's table and recipe source, config and summary.
+    step, final metrics (of the saved weights, ``weights``: "ema" or "raw"), the paper's metrics (empty when the
+    run changed its row's recipe: ``paper_mismatch``), the paper's table and recipe source, config and summary.
 
     A ``FileNotFoundError`` when ``run_dir`` is not a run directory (neither summary.json nor config.yaml).
     """
@@ -71,6 +92,11 @@ def read_run(run_dir: str | os.PathLike) -> dict[str, Any]:
     patch = shape.get("patch_size")
     paper = config.get("paper") or {}
     data = config.get("data") or {}
+    # the saved weights' numbers: summary.json's "reported", or for a run of an earlier version, its EMA's when
+    # it kept one (final/ and best/ held the EMA weights then too)
+    weights = summary.get("weights") or ("ema" if (config.get("train") or {}).get("ema_decay") else "raw")
+    reported = summary.get("reported") or saved_weights_metrics(summary.get("final") or {}, weights)
+    mismatch = paper.get("mismatch") or []
     return {
         "name": run_dir.name,
         "path": run_dir,
@@ -87,8 +113,10 @@ def read_run(run_dir: str | os.PathLike) -> dict[str, Any]:
         "status": summary.get("status", "no summary"),
         "step": summary.get("step"),
         "wall_time_s": summary.get("wall_time_s"),
-        "final": summary.get("final") or {},
-        "paper": paper.get("metrics") or summary.get("paper") or {},
+        "final": reported,
+        "weights": weights,
+        "paper": {} if mismatch else paper.get("metrics") or summary.get("paper") or {},
+        "paper_mismatch": mismatch,
         "paper_table": paper.get("table", ""),
         "recipe_source": paper.get("recipe_source", ""),
         "config": config,

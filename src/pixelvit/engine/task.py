@@ -20,14 +20,16 @@ class Task(ABC):
     ``train_set`` is a map-style dataset whose items are requested as ``(index, seed)`` tuples (see
     :class:`pixelvit.engine.sampler.EpochBatchSampler`): any random per-sample augmentation must
     draw from a generator seeded with ``seed`` so that resumed runs replay it. ``evaluation`` is
-    the task's own metrics on its evaluation split (see :func:`pixelvit.engine.evaluation.evaluate`);
-    ``main_metric`` names the metric that picks the best checkpoint. ``lr_scale`` (optional) maps a
+    the task's own metrics on its evaluation split (see :func:`pixelvit.engine.evaluation.evaluate`), for curves
+    and the reported number, never to choose weights; ``selection`` (None: no ``best/``) is the same metrics on a
+    validation set held out of the training data, and ``main_metric`` on it picks ``best/``. ``lr_scale`` (optional) maps a
     parameter name to a learning-rate multiplier (layer decay).
     """
 
     model: nn.Module
     train_set: Dataset
     evaluation: Evaluation
+    selection: Evaluation | None = None
     main_metric: str = "loss"
     higher_is_better: bool = False
     lr_scale: Callable[[str], float] | None = None

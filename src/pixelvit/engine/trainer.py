@@ -26,16 +26,20 @@ from ..config import Config
 from ..data.batch_transforms import BatchDraws
 from ..io import remove_stale_temp_files, write_json_atomic
 from ..models.hub import describe, save_pretrained
+from ..provenance import provenance
 from . import distributed as dist
 from .attention import CPU_BACKENDS, sdpa_backend
 from .checkpoint import clean_checkpoint_dir, latest_valid_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .context_parallel import context_mesh, method_for, sharded_tokens
-from .evaluation import Evaluator, evaluate
+from .device import device_text
+from .evaluation import Evaluation, Evaluator, evaluate
+from .loading import WEIGHTS_INFO
 from .logging import MetricWriter, progress_bar
 from .optim import build_optimizer, lr_at, param_groups, set_lr, supports_found_inf
 from .parallel import full_training_state, load_full_training_state, shard_model, should_compile, training_module
 from .precision import autocast, bf16_is_native, resolve_precision
 from .run_dir import config_changes, model_changes, refuse_changes
+from .run_info import saved_weights_metrics
 from .sampler import EpochBatchSampler
 from .signals import StopSignal
 from .task import Task
@@ -79,7 +83,8 @@ class Progress:
     step: int = 0
     epoch: int = 0
     batch_in_epoch: int = 0
-    best: float | None = None
+    best: float | None = None  # the main metric of best/ on the validation set (None: no validation set)
+    best_epoch: int | None = None
     skipped_steps: int = 0
     consecutive_skips: int = 0
     wall_time_s: float = 0.0  # training time over every session of the run (kept across resumes)
@@ -221,21 +226,31 @@ class Trainer:
         return path
 
     def _save_model(self, name: str) -> None:
-        """``RUN_DIR/<name>/``: model.safetensors + config.json of the EMA weights if any, else the model."""
+        """``RUN_DIR/<name>/``: model.safetensors + config.json of the EMA weights if any, else the model, and
+        weights.json saying which (``weights``: "ema" or "raw"), with the step and epoch."""
         if self.ema is not None:
             model, state = self.ema.module, self.ema.module.state_dict()
         else:
             model, state = self.model, full_training_state(self.model, self.optimizer)[0]
         if self.dist.is_main:
             save_pretrained(model, self.run_dir / name, state_dict=state)
+            info = {"weights": self.weights, "step": self.progress.step, "epoch": self.progress.epoch}
+            write_json_atomic(self.run_dir / name / WEIGHTS_INFO, info)
 
-    def evaluate(self) -> dict[str, float]:
-        """The task's metrics of the model (and ``ema_*`` of the EMA weights) on its evaluation set."""
+    @property
+    def weights(self) -> str:
+        """Which weights ``final/`` and ``best/`` hold: "ema" (the EMA average) or "raw" (the trained model)."""
+        return "ema" if self.ema is not None else "raw"
+
+    def evaluate(self, evaluation: Evaluation | None = None) -> dict[str, float]:
+        """The task's metrics of the model (and ``ema_*`` of the EMA weights) on ``evaluation`` (default: the
+        task's evaluation set)."""
+        evaluation = evaluation if evaluation is not None else self.task.evaluation
         results: dict[str, float] = {}
         models = [("", self.model)] + ([("ema_", self.ema.module)] if self.ema is not None else [])
         for prefix, model in models:
             metrics = evaluate(
-                self.task.evaluation, model, self.rank_batch, self.device, self.dist, self.precision, self.cfg.data.num_workers
+                evaluation, model, self.rank_batch, self.device, self.dist, self.precision, self.cfg.data.num_workers
             )
             results.update({prefix + k: v for k, v in metrics.items()})
         self.model.train()
@@ -335,8 +350,14 @@ class Trainer:
             "wall_time_s": round(wall, 2),
             "train_images_per_s": round(images / wall, 2) if wall > 0 else None,
             "final": self.progress.last_eval,  # kept in checkpoints: a re-run of a finished run reports it too
-            "best": {self.task.main_metric: self.progress.best},
-            "paper": self.cfg.paper.metrics,
+            "weights": self.weights,  # what final/ and best/ hold
+            "reported": saved_weights_metrics(self.progress.last_eval, self.weights),
+            "eval_split": self.cfg.data.eval_split,
+            "best": {self.task.main_metric: self.progress.best} if self.progress.best is not None else {},
+            "selection": self.selection_info(),
+            "paper": {} if self.cfg.paper.mismatch else self.cfg.paper.metrics,
+            "paper_mismatch": self.cfg.paper.mismatch,
+            "provenance": provenance(device_text(self.device)) if self.dist.is_main else {},  # rank 0 writes it
         }
         if stop_reason == "finished":
             self._save_model("final")
@@ -476,13 +497,30 @@ class Trainer:
             warnings.warn(f"skipping step {step}: non-finite gradient norm ({norm})", stacklevel=2)
         return not math.isfinite(norms[-1])
 
+    def selection_info(self) -> dict[str, Any] | None:
+        """How ``best/`` is chosen: the validation set (a split of its own, or held out of the training split by a
+        seeded draw), the metric and the epoch of best/; None when there is no validation set (no best/)."""
+        if self.task.selection is None:
+            return None
+        d = self.cfg.data
+        source = {"split": d.val_split} if d.val_split is not None else {"held_out_of": d.train_split,
+                  "val_fraction": d.val_fraction, "val_seed": d.val_seed}  # fmt: skip
+        return {**source, "images": len(self.task.selection.dataset), "metric": self._selection_key(),
+                "best": self.progress.best, "best_epoch": self.progress.best_epoch}  # fmt: skip
+
+    def _selection_key(self) -> str:
+        return "val_" + ("ema_" if self.ema is not None else "") + self.task.main_metric
+
     def _eval_and_keep_best(self, writer: MetricWriter | None) -> dict[str, float]:
+        """Evaluate on the evaluation split (curves, the reported number) and, when the task has a validation
+        set, on it too (``val_*``); only the validation set chooses ``best/``."""
         metrics = self.evaluate()
-        key = ("ema_" if self.ema is not None else "") + self.task.main_metric
-        value, best = metrics[key], self.progress.best
-        if best is None or (value > best if self.task.higher_is_better else value < best):
-            self.progress.best = value
-            self._save_model("best")
+        if self.task.selection is not None:
+            metrics.update({"val_" + k: v for k, v in self.evaluate(self.task.selection).items()})
+            value, best = metrics[self._selection_key()], self.progress.best
+            if best is None or (value > best if self.task.higher_is_better else value < best):
+                self.progress.best, self.progress.best_epoch = value, self.progress.epoch
+                self._save_model("best")
         self._log_eval(writer, metrics)
         return metrics
 

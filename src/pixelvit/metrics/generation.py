@@ -28,6 +28,14 @@ def feature_statistics(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     x = np.asarray(features, dtype=np.float64)
     if x.ndim != 2 or len(x) < 2:
         raise ValueError(f"statistics need at least 2 feature vectors of shape (N, D), got {x.shape}")
+    n, d = x.shape
+    if n <= d:
+        warnings.warn(
+            f"FID statistics from {n} samples of {d}-dim features: the covariance is singular (rank <= {n - 1}), so "
+            f"the FID is strongly biased and comparable only with FIDs from the same number of samples (the paper's "
+            f"use 50,000); use more than {d} samples for a usable estimate",
+            stacklevel=2,
+        )
     return x.mean(axis=0), np.cov(x, rowvar=False)
 
 
@@ -38,11 +46,16 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma
     if mu1.shape != mu2.shape or sigma1.shape != sigma2.shape:
         raise ValueError(f"statistics of different feature sizes: {mu1.shape} vs {mu2.shape}")
     diff = mu1 - mu2
-    covmean = linalg.sqrtm(sigma1 @ sigma2)
-    if not np.isfinite(covmean).all():
-        warnings.warn(f"singular covariance product in FID; adding {eps} to the diagonals", stacklevel=2)
-        offset = np.eye(len(sigma1)) * eps
-        covmean = linalg.sqrtm((sigma1 + offset) @ (sigma2 + offset))
+    with warnings.catch_warnings():  # scipy's "singular matrix" warning: handled below, in words a user can act on
+        warnings.simplefilter("ignore", linalg.LinAlgWarning)
+        covmean = linalg.sqrtm(sigma1 @ sigma2)
+        if not np.isfinite(covmean).all():
+            offset = np.eye(len(sigma1)) * eps
+            covmean = linalg.sqrtm((sigma1 + offset) @ (sigma2 + offset))
+            warnings.warn(
+                f"FID: the covariance product is singular (too few samples for the feature size?); added {eps} to the diagonals",
+                stacklevel=2,
+            )
     if np.iscomplexobj(covmean):
         if not np.allclose(np.diagonal(covmean).imag, 0, atol=1e-3):
             raise ValueError(f"FID: the matrix square root has a large imaginary part ({np.abs(covmean.imag).max():.3g})")

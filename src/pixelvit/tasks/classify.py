@@ -16,7 +16,7 @@ from ..data import ArrayDataset, ImageArrays
 from ..data.batch_transforms import BatchDraws
 from ..data.permutation import swap_permutation
 from ..data.source_crop import CropThenPermute, SourceRandomResizedCrop
-from ..data.splits import load_split
+from ..data.splits import load_split, train_and_validation
 from ..data.transforms import batch_augment, build_train_transform
 from ..engine.evaluation import Evaluation
 from ..engine.task import Task
@@ -143,7 +143,7 @@ class ClassifyTask(Task):
 
     def __init__(self, cfg: Config):
         a = cfg.augment
-        spec, train = load_split(cfg.data, cfg.data.train_split, cfg.data.limit_train, train=True)
+        spec, train, val = train_and_validation(cfg.data, train=True)
         _, test = load_split(cfg.data, cfg.data.eval_split, cfg.data.limit_eval)
         self.num_classes = len(train.classes)
         self.model = build_classifier(cfg, spec, train.channels, self.num_classes)
@@ -152,6 +152,7 @@ class ClassifyTask(Task):
         self.lr_scale = finetune_setup(self.model, cfg)  # model.init_from weights; optim.layer_decay lr scales
         self.train_set = train_dataset(cfg, train, spec.mean)
         self.evaluation = classification_evaluation(test)
+        self.selection = classification_evaluation(val) if val is not None else None
         self.mixup = None
         if a.mixup > 0 or a.cutmix > 0:
             self.mixup = Mixup(
@@ -197,8 +198,9 @@ def classification_evaluation(arrays: ImageArrays) -> Evaluation:
 
 
 def evaluation(cfg: Config, model: nn.Module, split: str) -> Evaluation:
-    """The classification metrics of ``model`` on ``split`` of ``cfg.data`` (whose img_size must match the model)."""
-    _, arrays = load_split(cfg.data, split, None)
+    """The classification metrics of ``model`` on ``split`` of ``cfg.data`` (its first ``data.limit_eval`` images;
+    ``data.img_size`` must match the model)."""
+    _, arrays = load_split(cfg.data, split, cfg.data.limit_eval)
     if arrays.channels != model.in_chans:
         raise ConfigError(f"the model takes {model.in_chans}-channel images; {cfg.data.name} has {arrays.channels}")
     return classification_evaluation(arrays)

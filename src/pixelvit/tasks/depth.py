@@ -22,7 +22,7 @@ from ..config import MODEL_FIELDS, Config, ConfigError, TaskSchema
 from ..data import ImageArrays
 from ..data.batch_transforms import BatchDraws
 from ..data.depth_dataset import DepthDataset
-from ..data.splits import load_split
+from ..data.splits import load_split, train_and_validation
 from ..data.transforms import build_train_transform
 from ..engine.evaluation import Evaluation
 from ..engine.task import Task
@@ -139,13 +139,14 @@ class DepthTask(Task):
 
     def __init__(self, cfg: Config):
         self.cfg = cfg
-        spec, train = depth_split(cfg, cfg.data.train_split, cfg.data.limit_train)
+        spec, train, val = train_and_validation(cfg.data)
         _, test = depth_split(cfg, cfg.data.eval_split, cfg.data.limit_eval)
         self.model = build_dense_model(cfg, spec, train.channels)
         self.lr_scale = finetune_dense(self.model, cfg)
         photometric = build_train_transform(cfg.augment, tuple(cfg.data.img_size), train.channels)
         self.train_set = DepthDataset(train, photometric, hflip=cfg.augment.hflip)
         self.evaluation = depth_evaluation(test, cfg)
+        self.selection = depth_evaluation(val, cfg) if val is not None else None
 
     def loss(self, model: nn.Module, batch: Any, device: torch.device, draws: BatchDraws | None = None) -> torch.Tensor:
         images, depths = (t.to(device, non_blocking=True) for t in batch)
@@ -170,7 +171,7 @@ def depth_evaluation(arrays: ImageArrays, cfg: Config) -> Evaluation:
 
 def evaluation(cfg: Config, model: nn.Module, split: str) -> Evaluation:
     """Depth metrics (rmse, rae, abs_rel, log10, delta1-3, ...) of ``model`` on ``split`` of ``cfg.data``."""
-    _, arrays = depth_split(cfg, split, None)
+    _, arrays = depth_split(cfg, split, cfg.data.limit_eval)
     check_dense_model(model, arrays, cfg.data.name)
     return depth_evaluation(arrays, cfg)
 

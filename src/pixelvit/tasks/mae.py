@@ -21,7 +21,7 @@ from torch import nn
 from ..config import MODEL_FIELDS, Config, ConfigError, TaskSchema
 from ..data import ArrayDataset, ImageArrays
 from ..data.batch_transforms import BatchDraws
-from ..data.splits import load_split
+from ..data.splits import load_split, train_and_validation
 from ..data.transforms import batch_augment, build_train_transform
 from ..engine.evaluation import Evaluation
 from ..engine.task import Task
@@ -128,7 +128,7 @@ class MAETask(Task):
 
     def __init__(self, cfg: Config):
         a = cfg.augment
-        spec, train = load_split(cfg.data, cfg.data.train_split, cfg.data.limit_train)
+        spec, train, val = train_and_validation(cfg.data)
         _, test = load_split(cfg.data, cfg.data.eval_split, cfg.data.limit_eval)
         self.model = build_mae(cfg, spec, train.channels)
         if cfg.model.init_from:
@@ -137,6 +137,7 @@ class MAETask(Task):
             init_encoder_from(self.model.encoder, cfg.model.init_from)
         self.train_set = ArrayDataset(train, build_train_transform(a, tuple(cfg.data.img_size), train.channels))
         self.evaluation = reconstruction_evaluation(test)
+        self.selection = reconstruction_evaluation(val) if val is not None else None
         self.augment = a
 
     def loss(self, model: nn.Module, batch: Any, device: torch.device, draws: BatchDraws | None = None) -> torch.Tensor:
@@ -173,7 +174,7 @@ def evaluation(cfg: Config, model: nn.Module, split: str) -> Evaluation:
     """Masked reconstruction loss of an MAE on ``split`` of ``cfg.data`` (fixed evaluation masks)."""
     if not isinstance(model, MaskedAutoencoder):
         raise ConfigError(f"task mae evaluates a MaskedAutoencoder, got a {type(model).__name__}")
-    _, arrays = load_split(cfg.data, split, None)
+    _, arrays = load_split(cfg.data, split, cfg.data.limit_eval)
     if arrays.channels != model.in_chans:
         raise ConfigError(f"the model takes {model.in_chans}-channel images; {cfg.data.name} has {arrays.channels}")
     return reconstruction_evaluation(arrays)

@@ -18,16 +18,24 @@ import yaml
 
 from ..config import Config, ConfigError
 from ..engine.run_dir import RunDirLock, config_changes, refuse_changes
+from ..engine.run_info import WEIGHTS_TEXT
 from ..errors import first_line
 from ..io import write_text_atomic
+from ..provenance import provenance, provenance_lines
 
 log = logging.getLogger(__name__)
 
 
-def write_run_config(cfg: Config, run_dir: Path) -> None:
+def run_config_text(cfg: Config, device: str | None = None) -> str:
+    """``config.yaml``: the resolved config, under a comment header with its provenance (which loading ignores)."""
+    header = "".join(f"# {line}\n" for line in provenance_lines(provenance(device)))
+    return header + yaml.safe_dump(cfg.to_dict(), sort_keys=False)
+
+
+def write_run_config(cfg: Config, run_dir: Path, device: str | None = None) -> None:
     """Save the resolved config as ``RUN_DIR/config.yaml``; refuse a run dir started with another config."""
     check_run_config(cfg, run_dir)
-    write_text_atomic(run_dir / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    write_text_atomic(run_dir / "config.yaml", run_config_text(cfg, device))
 
 
 def check_run_config(cfg: Config, run_dir: Path) -> None:
@@ -58,6 +66,7 @@ def train_config(cfg: Config, prepare: Callable[[Any], None] | None = None) -> d
     ``prepare(task)``, when given, runs on the built task before the trainer (and before a resume loads its
     checkpoint over the weights), e.g. to start more of the model from elsewhere.
     """
+    from ..engine.device import device_text
     from ..engine.trainer import Trainer
     from .evaluators import build_evaluators
     from .preflight import warn_before_training
@@ -73,27 +82,51 @@ def train_config(cfg: Config, prepare: Callable[[Any], None] | None = None) -> d
         evaluators = build_evaluators(cfg)
         trainer = Trainer(cfg, task, run_dir, evaluators)  # the trainer's own checks
         resumed = trainer.resume_state()  # refuses a checkpoint of another config or model
-        write_run_config(cfg, run_dir)  # only once every check has passed
+        write_run_config(cfg, run_dir, device_text(trainer.device))  # only once every check has passed
         summary = trainer.fit(resumed)
     if int(os.environ.get("RANK", "0")) == 0:
         log.info(format_summary(cfg, summary))
     return summary
 
 
+def _metrics_text(metrics: dict[str, float]) -> str:
+    return ", ".join(f"{k} {v:.2f}" for k, v in metrics.items())
+
+
 def format_summary(cfg: Config, summary: dict[str, Any]) -> str:
-    """The lines that end a run: status, steps and wall time, throughput, final metrics beside the paper's."""
+    """A run's closing lines; the last one is the headline: the metrics of the weights saved in ``final/``
+    (raw or EMA, named) on the evaluation split, as ``pixelvit eval RUN_DIR`` measures them."""
     lines = [f"run: {cfg.run_dir}  status: {summary['status']}  steps: {summary['step']}  wall: {summary['wall_time_s']:.1f}s"]
     if summary.get("train_images_per_s"):
         lines.append(f"train throughput: {summary['train_images_per_s']:.1f} img/s")
-    final, paper = summary.get("final") or {}, summary.get("paper") or {}
-    if final:
-        lines.append("final: " + ", ".join(f"{k} {v:.2f}" for k, v in final.items()))
-    if paper:
-        values = ", ".join(f"{k} {v:.2f}" for k, v in paper.items())
-        ours = set(final) | set(summary.get("best") or {})
+    final = summary.get("final") or {}
+    weights = summary.get("weights", "raw")
+    reported = summary.get("reported") or {}
+    if weights == "ema" and final:
+        raw = {k: v for k, v in final.items() if not k.startswith(("ema_", "val_")) and "/" not in k}
+        lines.append(f"raw weights (not saved; the EMA weights are): {_metrics_text(raw)}")
+    selection = summary.get("selection")
+    if selection and selection.get("best") is not None:
+        source = selection.get("split") or f"{selection.get('val_fraction')} of {selection.get('held_out_of')}"
+        lines.append(f"best/: {selection['metric']} {selection['best']:.2f} at epoch {selection['best_epoch']} "
+                     f"(chosen on the validation set: {source}, {selection['images']} images)")  # fmt: skip
+    paper, mismatch = summary.get("paper") or {}, summary.get("paper_mismatch") or []
+    if mismatch and cfg.paper.metrics:
+        keys = ", ".join(m.split(":")[0] for m in mismatch)
+        lines.append(f"paper numbers not shown: this run changes the recipe of its row ({keys})")
+    elif paper:
+        ours = set(reported or final) | set(summary.get("best") or {})
         if not ours or set(paper) & ours:
-            lines.append(f"paper: {values}")
+            lines.append(f"paper: {_metrics_text(paper)}")
         else:  # e.g. an MAE pre-training config carries the accuracy of the fine-tuning it leads to
             row = cfg.paper.table or "another row of the paper"
-            lines.append(f"paper values belong to another row ({row}): {values}; this run reports {', '.join(sorted(ours))}")
+            lines.append(
+                f"paper values belong to another row ({row}): {_metrics_text(paper)}; this run reports {', '.join(sorted(ours))}"
+            )
+    if reported:
+        where = "saved in final/" if summary["status"] == "finished" else "last evaluation; final/ not written yet"
+        split = summary.get("eval_split") or cfg.data.eval_split
+        lines.append(f"final ({WEIGHTS_TEXT.get(weights, weights)}, {where}; {split} split): {_metrics_text(reported)}")
+    elif final:
+        lines.append(f"final: {_metrics_text(final)}")
     return "\n".join(lines)

@@ -33,12 +33,14 @@ from ..engine.run_dir import RunDirLock
 from ..engine.task import Task
 from ..io import atomic_path, write_json_atomic, write_text_atomic
 from ..models.hub import WEIGHTS_NAME
-from .run import check_run_config, format_summary, train_config
+from ..provenance import provenance
+from .run import check_run_config, format_summary, run_config_text, train_config
 
 log = logging.getLogger(__name__)
 
 FINISHED = "finished"
-STAGE_KEYS = ("status", "step", "epoch", "wall_time_s", "train_images_per_s", "final", "best")
+STAGE_KEYS = ("status", "step", "epoch", "wall_time_s", "train_images_per_s", "precision", "final", "weights", "reported", "best",
+              "selection")  # fmt: skip
 
 
 def stage_dir(run_dir: Path, index: int, stage: StageConfig) -> Path:
@@ -100,7 +102,6 @@ def copy_model_dir(src: Path, dst: Path) -> None:
 def train_stages(cfg: Config) -> dict[str, Any]:
     """Train ``cfg.train.stages`` one after the other in ``RUN_DIR/stage{k}_p{P}/``; returns the outer summary
     (also ``RUN_DIR/summary.json``): status, total steps and wall time, the last stage's metrics, and ``stages``."""
-    import yaml
 
     run_dir = Path(cfg.run_dir or "runs/default")
     main = int(os.environ.get("RANK", "0")) == 0
@@ -120,12 +121,12 @@ def train_stages(cfg: Config) -> dict[str, Any]:
                 if budget is not None and budget < 1:
                     status = f"reached train.max_steps={cfg.train.max_steps} before stage {k}"
                     break
-                start = f", from {init_from}" if k else ""
+                start = f", from {init_from} (its encoder resized; then its classifier head copied too)" if k else ""
                 log.info(f"stage {k} (/{stage.patch_size}, {stage.epochs} epochs) in {directory}{start}")
                 prepare = carry_classifier(Path(init_from)) if k else None
                 summary = train_config(stage_config(cfg, k, init_from, budget), prepare)
                 if main:
-                    write_text_atomic(run_dir / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+                    write_text_atomic(run_dir / "config.yaml", run_config_text(cfg))
             steps += summary["step"]
             stages.append({"patch_size": stage.patch_size, "epochs": stage.epochs, "run_dir": str(directory),
                            **{key: summary.get(key) for key in STAGE_KEYS}})  # fmt: skip
@@ -140,8 +141,15 @@ def train_stages(cfg: Config) -> dict[str, Any]:
             "step": steps,
             "wall_time_s": round(sum(s["wall_time_s"] or 0.0 for s in stages), 2),
             "final": last.get("final") if status == FINISHED else None,
+            "precision": last.get("precision"),
+            "weights": last.get("weights"),
+            "reported": last.get("reported") if status == FINISHED else None,
+            "eval_split": cfg.data.eval_split,
             "best": last.get("best") if status == FINISHED else None,
-            "paper": cfg.paper.metrics,
+            "selection": last.get("selection") if status == FINISHED else None,
+            "paper": {} if cfg.paper.mismatch else cfg.paper.metrics,
+            "paper_mismatch": cfg.paper.mismatch,
+            "provenance": provenance(),
             "stages": stages,
         }
         if main:
