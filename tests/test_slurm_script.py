@@ -46,7 +46,7 @@ def start(env, seconds, status=0):
                             stderr=subprocess.PIPE, text=True)  # fmt: skip
 
 
-def wait_for(path: Path, timeout: float = 10.0) -> None:
+def wait_for(path: Path, timeout: float = 60.0) -> None:
     end = time.monotonic() + timeout
     while not path.exists():
         assert time.monotonic() < end, f"{path} never appeared"
@@ -63,7 +63,7 @@ def test_time_limit_stops_the_step_then_requeues_the_job(stubs):
     job = start(env, seconds=30)
     wait_for(Path(f"{log}.started"))
     job.send_signal(signal.SIGUSR1)  # what SLURM sends 120 s before the limit
-    _, err = job.communicate(timeout=20)
+    _, err = job.communicate(timeout=60)
     assert job.returncode == 0, err
     lines = log.read_text().splitlines()
     assert lines[0].startswith("srun torchrun --nnodes=2 --nproc_per_node=4 --rdzv_id=42")
@@ -76,6 +76,6 @@ def test_time_limit_stops_the_step_then_requeues_the_job(stubs):
 def test_a_run_that_ends_on_its_own_is_not_requeued_and_keeps_its_status(stubs, status):
     env, log = stubs
     job = start(env, seconds=0, status=status)
-    job.communicate(timeout=20)
+    job.communicate(timeout=60)
     assert job.returncode == status
     assert not any(line.startswith("scontrol") for line in log.read_text().splitlines())

@@ -159,7 +159,7 @@ def test_a_datasets_own_val_split_is_the_validation_set(monkeypatch):
 
     calls = []
 
-    def fake_load_split(d, split, limit):
+    def fake_load_split(d, split, limit, train=False):
         calls.append((split, limit))
         return None, split
 
