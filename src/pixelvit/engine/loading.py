@@ -22,7 +22,7 @@ def load_model_and_config(path: str | os.PathLike) -> tuple[torch.nn.Module, Con
 
     path = Path(path)
     if path.is_file():
-        state = load_checkpoint(path)
+        state = {**load_checkpoint(path, required=MODEL_ENTRIES), "path": str(path)}
         return model_from_state(state), parse_config(state["config"], strict=False)
     if (path / "config.json").is_file():
         run_cfg = path.parent / "config.yaml"
@@ -32,7 +32,7 @@ def load_model_and_config(path: str | os.PathLike) -> tuple[torch.nn.Module, Con
         for sub in ("final", "best"):
             if (path / sub / "config.json").is_file():
                 return load_model_and_config(path / sub)
-        state = latest_valid_checkpoint(path)
+        state = latest_valid_checkpoint(path, required=MODEL_ENTRIES)
         if state is not None:
             return model_from_state(state), parse_config(state["config"], strict=False)
     if not path.exists():
@@ -42,12 +42,17 @@ def load_model_and_config(path: str | os.PathLike) -> tuple[torch.nn.Module, Con
     )
 
 
+# What a checkpoint must hold to rebuild its model and config (a plain state dict does not).
+MODEL_ENTRIES = {"model": dict, "model_description": dict, "config": dict}
+
+
 def model_from_state(state: dict[str, Any]) -> torch.nn.Module:
     """The model of a training checkpoint (its description rebuilt, its weights loaded)."""
-    from ..models.hub import build_from_description
+    from ..models.hub import build_from_description, load_weights
 
-    model = build_from_description(state["model_description"], "checkpoint")
-    model.load_state_dict(state["model"])
+    source = state.get("path", "checkpoint")
+    model = build_from_description(state["model_description"], source)
+    load_weights(model, state["model"], source, "its model_description")
     return model
 
 

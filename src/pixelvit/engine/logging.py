@@ -13,7 +13,7 @@ from typing import Any, TextIO
 
 from tqdm.auto import tqdm
 
-from ..io import write_text_atomic
+from ..io import open_no_follow, refuse_link, write_text_atomic
 
 
 class MetricWriter:
@@ -32,9 +32,11 @@ class MetricWriter:
     ):
         self.path = Path(run_dir) / "metrics.jsonl"
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        refuse_link(self.path)
         if resume_step is not None:
             drop_records_after(self.path, resume_step, evals_at_step=redo_evals)
-        self._file = open(self.path, "a", buffering=1)  # noqa: SIM115 (closed in close())
+        fd = open_no_follow(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)  # a symlink is refused, not followed
+        self._file = os.fdopen(fd, "a", buffering=1)  # closed in close()
         self._tb = None
         if tensorboard:
             from torch.utils.tensorboard import SummaryWriter

@@ -4,14 +4,13 @@ repository with a generated model card (``pixelvit push``)."""
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from ..io import atomic_path, write_text_atomic
+from ..io import copy_regular_file, refuse_link, write_text_atomic
 from ..models.hub import CONFIG_NAME, REPO_ID, WEIGHTS_NAME, from_pretrained, hub_repo_id, upload_folder
 from ..models.timm_export import export_timm, timm_config, timm_unsupported_reason
 from ..plotting import fmt, markdown_table
@@ -33,8 +32,11 @@ def export_to_timm(source: str | os.PathLike, out_dir: str | os.PathLike) -> dic
     """Export the model of ``source`` (a run directory, model directory, ``step_*.pt`` or Hub repo id) as a timm folder.
 
     Returns {"out": folder, "architecture": timm entry point, "patch_size", "tokens"}; a ``ValueError``
-    naming the reason when timm cannot represent the model.
+    naming the reason when timm cannot represent the model, or when a model file of a local ``source`` is a
+    symbolic link (only regular files inside the directory are exported, never a link's target).
     """
+    if not hub_repo_id(source):
+        refuse_linked_files(source)
     model = from_pretrained(source) if hub_repo_id(source) else load_model_and_config(source)[0]
     out = export_timm(model, out_dir)
     return {
@@ -140,9 +142,16 @@ def render_card(run: dict[str, Any], repo_id: str) -> str:
     return "\n\n".join(parts) + "\n"
 
 
-def _copy_atomic(src: Path, dst: Path) -> None:
-    with atomic_path(dst) as tmp:
-        shutil.copyfile(src, tmp)
+# What push and export read from a run or model directory: none of these may be a symbolic link.
+SHARED_FILES = ("config.yaml", CONFIG_NAME, WEIGHTS_NAME, "final", "best",
+                *(f"{sub}/{name}" for sub in ("final", "best") for name in (CONFIG_NAME, WEIGHTS_NAME)))  # fmt: skip
+
+
+def refuse_linked_files(directory: str | os.PathLike) -> None:
+    """An ``UnsafeFileError`` (a ValueError) naming the first file of :data:`SHARED_FILES` (or the model folders) in
+    ``directory`` that is a symbolic link: a planted link must not copy another file out of the machine."""
+    for name in SHARED_FILES:
+        refuse_link(Path(directory) / name)
 
 
 def write_repo_folder(run_dir: str | os.PathLike, repo_id: str, out: str | os.PathLike) -> Path:
@@ -151,12 +160,13 @@ def write_repo_folder(run_dir: str | os.PathLike, repo_id: str, out: str | os.Pa
     if not REPO_ID.fullmatch(repo_id) or "@" in repo_id:
         raise ValueError(f"{repo_id!r} is not a Hub repository id: give ORG/NAME, e.g. my-lab/vit-t1-cifar100")
     run_dir, out = Path(run_dir), Path(out)
+    refuse_linked_files(run_dir)  # only regular files inside the run directory leave it, never a link's target
     run = read_run(run_dir)
     card = render_card(run, repo_id)  # refuses a run without a model before anything is written
     for name in (CONFIG_NAME, WEIGHTS_NAME):
-        _copy_atomic(run["model_dir"] / name, out / name)
+        copy_regular_file(run["model_dir"] / name, out / name)
     if (run_dir / "config.yaml").is_file():
-        _copy_atomic(run_dir / "config.yaml", out / TRAIN_CONFIG_NAME)
+        copy_regular_file(run_dir / "config.yaml", out / TRAIN_CONFIG_NAME)
     write_text_atomic(out / CARD_NAME, card)
     return out
 
@@ -170,6 +180,8 @@ def push_run(run_dir: str | os.PathLike, repo_id: str, dry_run: bool = False, ou
     message = f"Add pixelvit model from run {Path(run_dir).name}"
     with tempfile.TemporaryDirectory(prefix="pixelvit-push-") as tmp:
         kept = Path(out) if out is not None else Path(run_dir) / "hub" if dry_run else None
+        if out is None and kept is not None:
+            refuse_link(kept)  # RUN_DIR/hub as a link would write outside the run
         folder = write_repo_folder(run_dir, repo_id, kept or tmp)
         files = sorted(p.name for p in folder.iterdir())
         url = None if dry_run else upload_folder(folder, repo_id, message)

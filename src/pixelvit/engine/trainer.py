@@ -27,7 +27,7 @@ from ..io import remove_stale_temp_files, write_json_atomic
 from ..models.hub import describe, save_pretrained
 from . import distributed as dist
 from .attention import CPU_BACKENDS, sdpa_backend
-from .checkpoint import clean_checkpoint_dir, latest_valid_checkpoint, rng_state, save_checkpoint, set_rng_state
+from .checkpoint import RESUME_ENTRIES, clean_checkpoint_dir, latest_valid_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .context_parallel import context_mesh, method_for, sharded_tokens
 from .evaluation import Evaluator, evaluate
 from .logging import MetricWriter, progress_bar
@@ -260,7 +260,7 @@ class Trainer:
             for folder in (self.run_dir, self.run_dir / "final", self.run_dir / "best"):
                 remove_stale_temp_files(folder)
         dist.barrier(self.dist)
-        state = latest_valid_checkpoint(self.run_dir, "cpu")
+        state = latest_valid_checkpoint(self.run_dir, "cpu", RESUME_ENTRIES)
         if state is not None:
             refuse_changes(config_changes(state["config"], self.cfg.to_dict()), self.run_dir, "config")
             refuse_changes(model_changes(state["model_description"], describe(self.model)), self.run_dir, "model")
