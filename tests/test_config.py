@@ -272,5 +272,5 @@ def test_fuzzed_shapes_where_scalars_are_expected_raise_only_config_error(task_k
 
 @pytest.mark.parametrize("override", ["task={a: 1}", "task=[1]", "evals=[{type: {}}]", "evals=[{type: [1]}]"])
 def test_a_mapping_or_list_for_a_name_is_a_config_error(override):
-    with pytest.raises(ConfigError, match="is not a task|is not an evaluator"):
+    with pytest.raises(ConfigError, match=r"is not a task|is not an evaluator"):
         load_config(None, [override])

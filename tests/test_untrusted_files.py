@@ -378,3 +378,26 @@ def test_an_init_from_state_without_the_patch_bias_names_what_is_missing(tmp_pat
     torch.save({"model": state}, tmp_path / "mae.pth")
     with pytest.raises(ValueError, match=r"missing from the source \(1\): patch_embed\.proj\.bias"):
         init_encoder_from(tiny_model(), tmp_path / "mae.pth")
+
+
+# ---- a full disk is a full disk, not a corrupt input ----------------------------------------------
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (writes fail with ENOSPC)")
+def test_a_full_disk_while_writing_model_files_is_reported_as_a_full_disk(tmp_path, capsys, monkeypatch):
+    """D7: safetensors' own writer turned ENOSPC into a SafetensorError, reported as a corrupt input (exit 2)."""
+    import pixelvit.models.hub
+    import pixelvit.models.timm_export
+    from pixelvit import save_pretrained
+
+    @contextlib.contextmanager
+    def full_disk(path):
+        yield Path("/dev/full")
+
+    save_pretrained(tiny_model(), tmp_path / "m")
+    for module in (pixelvit.models.hub, pixelvit.models.timm_export):
+        monkeypatch.setattr(module, "atomic_path", full_disk, raising=False)
+    assert main(["export", "--to", "timm", str(tmp_path / "m"), str(tmp_path / "out")]) == 1
+    assert "no space left on the disk" in capsys.readouterr().err
+    with pytest.raises(OSError, match="No space left"):
+        save_pretrained(tiny_model(), tmp_path / "again")

@@ -248,3 +248,34 @@ def test_a_kill_right_after_an_epoch_end_evaluation_logs_it_once(tmp_path):
     assert logged()[-1] == ("eval", 2)
     Trainer(cfg, build_task(cfg), tmp_path).fit()
     assert logged() == [("train", 1), ("train", 2), ("eval", 2), ("train", 3), ("train", 4), ("eval", 4)]
+
+
+def test_rerunning_a_run_that_reached_max_steps_trains_no_further_step(tmp_path, capsys):
+    """D6: each re-run used to train one more step and write another checkpoint ("max_steps=3 at step 4")."""
+    first = run(tmp_path, "train.epochs=4", "train.max_steps=3", "data.limit_train=64")
+    written = {p.name: p.stat().st_mtime_ns for p in list_checkpoints(tmp_path / "run")}
+    again = run(tmp_path, "train.epochs=4", "train.max_steps=3", "data.limit_train=64")
+    assert first["step"] == again["step"] == 3 and again["status"] == "reached train.max_steps=3"
+    assert {p.name: p.stat().st_mtime_ns for p in list_checkpoints(tmp_path / "run")} == written
+    assert "reached train.max_steps=3 at step 3" in capsys.readouterr().out
+
+
+def test_a_run_restarted_from_zero_drops_the_failed_attempts_metrics(tmp_path):
+    """D9: with no usable checkpoint the run starts over, and metrics.jsonl must not keep the earlier records."""
+    import shutil
+
+    args = ("train.epochs=4", "data.limit_train=64", "train.log_every_steps=1")
+    run(tmp_path, *args, "train.max_steps=4")
+    shutil.rmtree(tmp_path / "run" / "checkpoints")  # e.g. every checkpoint was corrupt
+    run(tmp_path, *args, "train.max_steps=2")
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records if r["tag"] == "train"] == [1, 2]
+
+
+def test_a_non_finite_stop_before_any_checkpoint_says_there_is_none(tmp_path):
+    cfg = load_config(None, [*TINY, f"run_dir={tmp_path}", "train.epochs=4", "data.limit_train=64"])
+    trainer = Trainer(cfg, build_task(cfg), tmp_path)
+    original = trainer.task.loss
+    trainer.task.loss = lambda *a: original(*a) * float("nan")
+    with pytest.raises(NonFiniteLossError, match="at step 1; no checkpoint was written yet, so a rerun starts from step 0"):
+        trainer.fit()

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 from torch import nn
 
 from ..errors import first_line
@@ -63,11 +63,17 @@ def save_pretrained(model: nn.Module, directory: str | os.PathLike, state_dict: 
             return upload_folder(tmp, directory.removeprefix(HUB_PREFIX), "Add pixelvit model")
     directory = Path(directory)
     state = model.state_dict() if state_dict is None else state_dict
-    tensors = {k: v.detach().contiguous().cpu() for k, v in state.items()}
-    with atomic_path(directory / WEIGHTS_NAME) as tmp:
-        save_file(tensors, str(tmp), metadata={"format": "pt"})
+    write_weights(directory / WEIGHTS_NAME, {k: v.detach().contiguous().cpu() for k, v in state.items()})
     write_json_atomic(directory / CONFIG_NAME, describe(model))
     return directory
+
+
+def write_weights(path: Path, tensors: dict[str, torch.Tensor]) -> None:
+    """Write ``tensors`` as a safetensors file atomically. Serialised in memory and written by Python, so a
+    full disk is the ``OSError`` (ENOSPC) it is, not a safetensors error that reads like a corrupt input."""
+    data = save(tensors, metadata={"format": "pt"})
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
 
 
 def from_pretrained(source: str | os.PathLike, revision: str | None = None, **overrides: Any) -> nn.Module:
