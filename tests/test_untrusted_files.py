@@ -392,7 +392,10 @@ def test_a_full_disk_while_writing_model_files_is_reported_as_a_full_disk(tmp_pa
 
     @contextlib.contextmanager
     def full_disk(path):
-        yield Path("/dev/full")
+        link = tmp_path / f"full.{path.name}"  # writes through the link fail with ENOSPC; a rename replaces only the link
+        link.unlink(missing_ok=True)
+        link.symlink_to("/dev/full")
+        yield link
 
     save_pretrained(tiny_model(), tmp_path / "m")
     for module in (pixelvit.models.hub, pixelvit.models.timm_export):
@@ -401,3 +404,24 @@ def test_a_full_disk_while_writing_model_files_is_reported_as_a_full_disk(tmp_pa
     assert "no space left on the disk" in capsys.readouterr().err
     with pytest.raises(OSError, match="No space left"):
         save_pretrained(tiny_model(), tmp_path / "again")
+
+
+def test_run_names_and_config_strings_are_escaped_in_the_model_card(tmp_path):
+    """D10: a run name or config string went raw into the Hub model card (Markdown that may allow HTML)."""
+    import yaml
+
+    from pixelvit.engine.publish import model_card
+
+    payload = "<img src=x onerror=alert(1)>"
+    run = fabricated_run(tmp_path / f"run`{payload}")
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    config["data"]["eval_split"] = payload
+    config["paper"].update(table="<script>alert(2)</script>", recipe_source=f"[click](javascript:alert(3)) {payload}")
+    (run / "config.yaml").write_text(yaml.safe_dump(config))
+    card = model_card(run, "lab/model")
+    import re
+
+    prose = re.sub(r"`[^`\n]*`", "", re.sub(r"```.*?```", "", card, flags=re.S))  # code renders no HTML
+    assert "<img" not in prose and "<script" not in prose and not re.search(r"(?<!\\)\]\(javascript", prose)
+    assert "&lt;script&gt;" in card and "&lt;img src=x onerror=alert(1)&gt;" in card
+    assert "run`" not in card  # a backtick in the name cannot close the code span it is shown in

@@ -75,7 +75,9 @@ def drop_records_after(path: Path, step: int, evals_at_step: bool = False) -> No
     """Rewrite a ``metrics.jsonl`` (atomically) without its records of steps after ``step`` and any torn line;
     ``evals_at_step``: without its records at ``step`` other than training ones too."""
 
-    def keep(record: dict[str, Any]) -> bool:
+    def keep(record: Any) -> bool:
+        if not isinstance(record, dict) or type(record.get("step", 0)) is not int:
+            return False  # not a record pixelvit writes
         at = record.get("step", 0)
         return at < step or (at == step and (not evals_at_step or record.get("tag") == "train"))
 
@@ -84,8 +86,10 @@ def drop_records_after(path: Path, step: int, evals_at_step: bool = False) -> No
 
 
 def read_metrics(run_dir: str | os.PathLike, tag: str | None = None) -> list[dict[str, Any]]:
-    """All records of a run's ``metrics.jsonl`` (optionally one tag), skipping a torn last line."""
+    """All records of a run's ``metrics.jsonl`` (optionally one tag), skipping a torn line and any record that is
+    not an object with an integer step."""
     records = [record for _, record in parsed_lines(Path(run_dir) / "metrics.jsonl")]
+    records = [r for r in records if isinstance(r, dict) and type(r.get("step")) is int]  # a hand-edited line is skipped
     return [r for r in records if tag is None or r.get("tag") == tag]
 
 

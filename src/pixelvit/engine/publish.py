@@ -13,7 +13,7 @@ import yaml
 from ..io import copy_regular_file, refuse_link, write_text_atomic
 from ..models.hub import CONFIG_NAME, REPO_ID, WEIGHTS_NAME, from_pretrained, hub_repo_id, upload_folder
 from ..models.timm_export import export_timm, timm_config, timm_unsupported_reason
-from ..plotting import fmt, markdown_table
+from ..plotting import fmt, markdown_table, md_code, md_text
 from .loading import load_model_and_config
 from .run_info import metric_columns, read_run, run_label, size_text
 
@@ -50,30 +50,33 @@ def export_to_timm(source: str | os.PathLike, out_dir: str | os.PathLike) -> dic
 def _reproduce_command(run: dict[str, Any]) -> str:
     root = (run["config"].get("data") or {}).get("root")
     extra = f" data.root=/path/to/{run['dataset']}" if root else ""
-    return f"pixelvit train {TRAIN_CONFIG_NAME} run_dir=runs/{run['name']}{extra}"
+    return md_code(f"pixelvit train {TRAIN_CONFIG_NAME} run_dir=runs/{run['name']}{extra}")
 
 
 def _lr_text(optim: dict[str, Any]) -> str:
     if optim.get("lr") is not None:
-        return f"lr {optim['lr']:g}"
-    return f"base lr {optim.get('blr', '?')} (lr = blr × batch / 256)"
+        return f"lr {md_text(optim['lr'])}"
+    return f"base lr {md_text(optim.get('blr', '?'))} (lr = blr × batch / 256)"
 
 
 def _architecture_rows(run: dict[str, Any], params: int) -> list[list[str]]:
     cfg, p, (h, w) = run["model_config"], run["patch_size"], run["img_size"]
     rows = [
-        ["family", f"pixelvit `{run['architecture']}` (preset `{run['preset']}`; shape below is the trained model's)"],
+        [
+            "family",
+            f"pixelvit `{md_code(run['architecture'])}` (preset `{md_code(run['preset'])}`; shape below is the trained model's)",
+        ],
         ["patch size", f"{p}×{p}" + (" (one token per pixel)" if p == 1 else "")],
         ["tokens", f"{run['tokens']:,} = ({h}/{p})·({w}/{p})"],
-        ["input", f"{cfg.get('in_chans', '?')}×{h}×{w}"],
-        ["width / depth / heads", f"{cfg.get('embed_dim')} / {cfg.get('depth')} / {cfg.get('num_heads')}"],
+        ["input", md_text(f"{cfg.get('in_chans', '?')}×{h}×{w}")],
+        ["width / depth / heads", md_text(f"{cfg.get('embed_dim')} / {cfg.get('depth')} / {cfg.get('num_heads')}")],
         ["parameters", f"{params:,}"],
     ]
     for key, label in (("tokenizer", "tokenizer"), ("pos_embed", "position embedding"), ("global_pool", "pooling")):
         if key in cfg:
-            rows.append([label, str(cfg[key])])
+            rows.append([label, md_text(cfg[key])])
     if "num_classes" in cfg:
-        rows.append(["classes", str(cfg["num_classes"])])
+        rows.append(["classes", md_text(cfg["num_classes"])])
     return rows
 
 
@@ -96,7 +99,7 @@ def render_card(run: dict[str, Any], repo_id: str) -> str:
     if run["task"] in PIPELINE_TAGS:
         front["pipeline_tag"] = PIPELINE_TAGS[run["task"]]
     keys = metric_columns([run])
-    results = [[k, fmt(run["final"].get(k), 2), fmt(run["paper"].get(k), 2)] for k in keys]
+    results = [[md_text(k), fmt(run["final"].get(k), 2), fmt(run["paper"].get(k), 2)] for k in keys]
     timm_reason = timm_unsupported_reason(model)
     use = [
         "```python",
@@ -107,31 +110,33 @@ def render_card(run: dict[str, Any], repo_id: str) -> str:
     ]
     if timm_reason is None:
         use.append(
-            f"For timm: `pixelvit export --to timm {repo_id} timm_{run['name']}`, then "
-            f'`timm.create_model("local-dir:timm_{run["name"]}", pretrained=True)` gives the same logits '
+            f"For timm: `pixelvit export --to timm {repo_id} timm_{md_code(run['name'])}`, then "
+            f'`timm.create_model("local-dir:timm_{md_code(run["name"])}", pretrained=True)` gives the same logits '
             "(timm's transforms apply the mean/std of its config)."
         )
     parts = [
         "---\n" + yaml.safe_dump(front, sort_keys=False) + "---",
-        f"# {repo_id}: {run_label(run)}",
-        f"{TASK_NOUNS.get(run['task'], 'A model')} trained with pixelvit (run `{run['name']}`): a Vision Transformer "
+        f"# {repo_id}: {md_text(run_label(run))}",
+        f"{TASK_NOUNS.get(run['task'], 'A model')} trained with pixelvit (run `{md_code(run['name'])}`): a Vision Transformer "
         f"that reads the image as {run['tokens']:,} tokens of {run['patch_size']}×{run['patch_size']} pixels.",
         "## Architecture",
         markdown_table(["property", "value"], _architecture_rows(run, params), "ll"),
         "## Training data",
-        f"`{run['dataset']}` at {size_text(run['img_size'])} (split `{data.get('train_split', 'train')}`, evaluated on "
-        f"`{data.get('eval_split', 'test')}`); {train.get('epochs', '?')} epochs, batch {train.get('batch_size', '?')}, "
-        f"{_lr_text(optim)}, precision {train.get('precision', '?')}. "
-        f"Run status: {run['status']} after {run['step'] if run['step'] is not None else '?'} steps.",
+        f"`{md_code(run['dataset'])}` at {size_text(run['img_size'])} (split `{md_code(data.get('train_split', 'train'))}`, "
+        f"evaluated on `{md_code(data.get('eval_split', 'test'))}`); {md_text(train.get('epochs', '?'))} epochs, batch "
+        f"{md_text(train.get('batch_size', '?'))}, {_lr_text(optim)}, precision {md_text(train.get('precision', '?'))}. "
+        f"Run status: {md_text(run['status'])} after {md_text(run['step'] if run['step'] is not None else '?')} steps.",
         "## Results",
-        markdown_table(["metric", f"this run ({data.get('eval_split', 'test')})", "paper"], results, "lrr")
+        markdown_table(["metric", f"this run ({md_text(data.get('eval_split', 'test'))})", "paper"], results, "lrr")
         if results
         else "No evaluation was recorded.",
     ]
     if run["paper_table"]:
-        parts.append(f"Paper row: {run['paper_table']} (Nguyen et al., *An Image is Worth More Than 16x16 Patches*, ICLR 2025).")
+        parts.append(
+            f"Paper row: {md_text(run['paper_table'])} (Nguyen et al., *An Image is Worth More Than 16x16 Patches*, ICLR 2025)."
+        )
     if run["recipe_source"]:
-        parts.append(f"Recipe: {run['recipe_source']}")
+        parts.append(f"Recipe: {md_text(run['recipe_source'])}")
     parts += [
         "## Use",
         "\n".join(use),
