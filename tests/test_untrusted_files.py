@@ -425,3 +425,38 @@ def test_run_names_and_config_strings_are_escaped_in_the_model_card(tmp_path):
     assert "<img" not in prose and "<script" not in prose and not re.search(r"(?<!\\)\]\(javascript", prose)
     assert "&lt;script&gt;" in card and "&lt;img src=x onerror=alert(1)&gt;" in card
     assert "run`" not in card  # a backtick in the name cannot close the code span it is shown in
+
+
+# ---- fuzzed model descriptions: any shape in any field is a ValueError naming the file ---------------
+
+try:
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+except ImportError:  # pragma: no cover
+    given = None
+
+if given is not None:
+    FIELDS = ["img_size", "patch_size", "in_chans", "num_classes", "embed_dim", "depth", "num_heads", "mlp_ratio",
+              "qkv_bias", "tokenizer", "pos_embed", "pos_embed_std", "global_pool", "class_token", "drop_rate",
+              "attn_drop_rate", "drop_path_rate", "pixel_mean", "pixel_std", "nope"]  # fmt: skip
+    SCALARS = st.one_of(st.integers(-(2**40), 2**40), st.floats(allow_nan=True), st.text(max_size=4), st.booleans(), st.none())
+    SHAPES = st.recursive(
+        SCALARS, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=2),
+        max_leaves=5,
+    )  # fmt: skip
+    ARCHITECTURES = st.one_of(st.sampled_from(["vit", "mae", "dit", "dense_vit"]), SHAPES)
+
+    @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(ARCHITECTURES, st.dictionaries(st.sampled_from(FIELDS), SHAPES, max_size=3))
+    def test_fuzzed_model_descriptions_build_or_raise_a_value_error_naming_the_source(architecture, fields):
+        """Scalars, lists and mappings in any constructor field of any family (and as the family): a small model or
+        a ValueError naming the source; never another exception, never a large allocation."""
+        from pixelvit.models.hub import build_from_description
+
+        config = {"img_size": 8, "patch_size": 2, "embed_dim": 8, "depth": 1, "num_heads": 2, **fields}
+        try:
+            model = build_from_description({"architecture": architecture, "config": config}, "fuzz/config.json")
+        except ValueError as e:
+            assert "fuzz/config.json" in str(e)
+        else:
+            assert sum(p.numel() for p in model.parameters()) < 50_000_000

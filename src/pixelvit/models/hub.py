@@ -192,8 +192,10 @@ def build_from_description(meta: dict, source: str = "model description", **over
     """
     if not isinstance(meta, dict) or not isinstance(meta.get("config"), dict):
         raise ValueError(f"{source}: a model description is {{'architecture': ..., 'config': {{...}}}}, got {meta!r:.120}")
+    if not isinstance(meta.get("architecture"), str):
+        raise ValueError(f"{source}: 'architecture' must be a model family's name, got {meta.get('architecture')!r:.60}")
     try:
-        family = get_family(meta.get("architecture"))
+        family = get_family(meta["architecture"])
     except ValueError as e:
         raise ValueError(f"{source}: {e}") from None
     if nesting_depth(meta) > MAX_JSON_DEPTH:
@@ -205,7 +207,9 @@ def build_from_description(meta: dict, source: str = "model description", **over
     check_sizes(config, source, family.cls)
     try:
         return family.cls(**config)
-    except (TypeError, ValueError, KeyError, OverflowError) as e:
+    except torch.OutOfMemoryError:
+        raise
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError, ArithmeticError, RuntimeError) as e:
         raise ValueError(f"{source} does not describe a buildable {family.name} model: {first_line(e)}") from None
 
 
@@ -240,6 +244,8 @@ def check_sizes(config: dict[str, Any], source: str, family_cls: type | None = N
     for key in RATIOS:
         if key in config and not (_real(config[key]) and 0 < config[key] <= MAX_RATIO):
             raise ValueError(f"{source}: config.{key}={config[key]!r:.60} must be a number in (0, {MAX_RATIO:g}]")
+    if "pos_embed_std" in config and not (_real(config["pos_embed_std"]) and 0 < config["pos_embed_std"] <= 10):
+        raise ValueError(f"{source}: config.pos_embed_std={config['pos_embed_std']!r:.60} must be a number in (0, 10]")
     for key in RATES:
         if key in config and not (_real(config[key]) and 0 <= config[key] < 1):
             raise ValueError(f"{source}: config.{key}={config[key]!r:.60} must be a number in [0, 1)")
@@ -264,7 +270,7 @@ def estimate_model_memory(family_cls: type, config: dict[str, Any]) -> tuple[int
         value = args.get(key, fallback)
         return value if _real(value) else fallback
 
-    size = args.get("img_size", 32)
+    size = args.get("img_size") or 32  # None: the family's own default (checked by check_sizes otherwise)
     h, w = (size, size) if isinstance(size, int) else size
     p, c = get("patch_size", 1), get("in_chans", 3)
     tokens = -(-h // p) * -(-w // p)
