@@ -344,9 +344,36 @@ def checkpoint_with_strings_for_weights(tmp_path):
     return tmp_path / "step_00000001.pt"
 
 
+def checkpoint_with_an_integer_weight_name(tmp_path):
+    import json
+
+    import torch
+
+    state = {"model": {1: torch.zeros(1)}, "config": {}, "model_description": json.loads(description())}
+    torch.save(state, tmp_path / "step_00000001.pt")
+    return tmp_path / "step_00000001.pt"
+
+
+def checkpoint_with_a_malformed_config(tmp_path):
+    import json
+
+    import torch
+
+    state = {"model": tiny_model().state_dict(), "config": {"model": 5}, "model_description": json.loads(description())}
+    torch.save(state, tmp_path / "step_00000001.pt")
+    return tmp_path / "step_00000001.pt"
+
+
 @pytest.mark.parametrize(
     "make",
-    [plain_state_dict, checkpoint_without_description, checkpoint_with_a_list_description, checkpoint_with_strings_for_weights],
+    [
+        plain_state_dict,
+        checkpoint_without_description,
+        checkpoint_with_a_list_description,
+        checkpoint_with_strings_for_weights,
+        checkpoint_with_an_integer_weight_name,
+        checkpoint_with_a_malformed_config,
+    ],
     ids=lambda f: f.__name__,
 )
 @pytest.mark.parametrize("command", ["eval", "export"])

@@ -12,6 +12,7 @@ import torch
 import yaml
 
 from ..config import Config, ConfigError, DataConfig, parse_config
+from ..errors import first_line
 
 
 def load_model_and_config(path: str | os.PathLike) -> tuple[torch.nn.Module, Config | None]:
@@ -23,10 +24,10 @@ def load_model_and_config(path: str | os.PathLike) -> tuple[torch.nn.Module, Con
     path = Path(path)
     if path.is_file():
         state = {**load_checkpoint(path, required=MODEL_ENTRIES), "path": str(path)}
-        return model_from_state(state), parse_config(state["config"], strict=False)
+        return model_from_state(state), recorded_config(state)
     if (path / "config.json").is_file():
         run_cfg = path.parent / "config.yaml"
-        cfg = parse_config(yaml.safe_load(run_cfg.read_text()), strict=False) if run_cfg.is_file() else None
+        cfg = recorded_config({"config": _read_yaml(run_cfg), "path": str(run_cfg)}) if run_cfg.is_file() else None
         return from_pretrained(path), cfg
     if (path / "config.yaml").is_file():
         for sub in ("final", "best"):
@@ -34,7 +35,7 @@ def load_model_and_config(path: str | os.PathLike) -> tuple[torch.nn.Module, Con
                 return load_model_and_config(path / sub)
         state = latest_valid_checkpoint(path, required=MODEL_ENTRIES)
         if state is not None:
-            return model_from_state(state), parse_config(state["config"], strict=False)
+            return model_from_state(state), recorded_config(state)
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist: pass a run directory, a model directory or a step_*.pt checkpoint")
     raise FileNotFoundError(
@@ -44,6 +45,21 @@ def load_model_and_config(path: str | os.PathLike) -> tuple[torch.nn.Module, Con
 
 # What a checkpoint must hold to rebuild its model and config (a plain state dict does not).
 MODEL_ENTRIES = {"model": dict, "model_description": dict, "config": dict}
+
+
+def recorded_config(state: dict[str, Any]) -> Config:
+    """The run config a checkpoint (or config.yaml) recorded; a ConfigError naming its file when it is malformed."""
+    try:
+        return parse_config(state["config"], strict=False)
+    except ConfigError as e:
+        raise ConfigError(f"{state['path']}: the recorded config is malformed: {e}") from None
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text())
+    except (yaml.YAMLError, UnicodeDecodeError, RecursionError) as e:
+        raise ConfigError(f"{path} is not valid YAML ({first_line(e)})") from None
 
 
 def model_from_state(state: dict[str, Any]) -> torch.nn.Module:

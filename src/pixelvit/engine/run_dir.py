@@ -106,7 +106,10 @@ def model_changes(recorded: dict[str, Any], current: dict[str, Any]) -> list[str
 
     if recorded.get("architecture") != current.get("architecture"):
         return [f"architecture: {recorded.get('architecture')!r} -> {current.get('architecture')!r}"]
-    old = upgrade_config(recorded["architecture"], dict(recorded.get("config", {})))
+    config = recorded.get("config")
+    if not isinstance(config, dict):
+        return [f"model config: {config!r:.60} -> {current.get('config')!r:.60}"]
+    old = upgrade_config(recorded["architecture"], dict(config))
     new = current.get("config", {})
     return [f"model {k}: {old[k]!r} -> {new[k]!r}" for k in sorted(set(old) & set(new)) if old[k] != new[k]]
 

@@ -357,6 +357,8 @@ def check_weights(weights: dict[str, Any], model: nn.Module, source: str) -> Non
     own = model.state_dict()
     converted = []
     for name, value in weights.items():
+        if not isinstance(name, str):
+            raise ValueError(f"{source}: a weight is named {name!r:.40}, not by a string")
         if not isinstance(value, torch.Tensor):
             raise ValueError(f"{source}: {name!r:.80} is a {type(value).__name__}, not a tensor")
         target = own.get(name)
