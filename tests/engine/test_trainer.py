@@ -279,3 +279,18 @@ def test_a_non_finite_stop_before_any_checkpoint_says_there_is_none(tmp_path):
     trainer.task.loss = lambda *a: original(*a) * float("nan")
     with pytest.raises(NonFiniteLossError, match="at step 1; no checkpoint was written yet, so a rerun starts from step 0"):
         trainer.fit()
+
+
+def test_the_resumable_changes_the_docs_list_are_the_ones_a_resume_accepts():
+    from pixelvit.engine.run_dir import RESUMABLE_CHANGES, config_changes
+
+    doc = (Path(__file__).parents[2] / "docs" / "distributed.md").read_text()
+    assert [key for key in RESUMABLE_CHANGES if f"`{key}`" not in doc] == []
+    pooled = [*TINY, "model.class_token=false", "model.global_pool=avg"]
+    before = load_config(None, [*pooled, "run_dir=a"])
+    after = load_config(None, [*pooled, "run_dir=b", "train.sdpa_backend=math", "train.context_parallel=2",
+                               "train.max_steps=5", "train.keep_checkpoints=4", "data.num_workers=1"])  # fmt: skip
+    assert config_changes(before.to_dict(), after.to_dict()) == []
+    assert config_changes(before.to_dict(), load_config(None, [*pooled, "train.batch_size=16"]).to_dict()) == [
+        "train.batch_size: 32 -> 16"
+    ]
