@@ -487,3 +487,12 @@ if given is not None:
             assert "fuzz/config.json" in str(e)
         else:
             assert sum(p.numel() for p in model.parameters()) < 50_000_000
+
+
+def test_a_dry_run_push_does_not_write_through_a_symlinked_hub_folder(tmp_path, capsys):
+    run = fabricated_run(tmp_path / "run")
+    (tmp_path / "elsewhere").mkdir()
+    (run / "hub").symlink_to(tmp_path / "elsewhere")
+    assert main(["push", str(run), "lab/model", "--dry-run"]) == 2
+    assert "hub is a symbolic link" in capsys.readouterr().err
+    assert list((tmp_path / "elsewhere").iterdir()) == []
