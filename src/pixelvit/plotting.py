@@ -4,6 +4,7 @@ legends, chance levels and test-set resolution on accuracy plots; PNGs written a
 from __future__ import annotations
 
 import math
+import numbers
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ def save_figure(fig: Any, path: str | Path, dpi: int = 120) -> Path:
 
 def fmt(value: float | None, digits: int = 1) -> str:
     """A number for a table; "—" when missing or not a number (a hand-edited file's string, say)."""
-    if not isinstance(value, int | float) or isinstance(value, bool):
+    if not isinstance(value, numbers.Real):  # NumPy scalars are Real too
         return "—"
     return f"{value:.{digits}f}"
 
