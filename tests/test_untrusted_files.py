@@ -132,6 +132,19 @@ def test_a_lock_file_that_is_a_symlink_is_refused_and_its_target_untouched(tmp_p
         pass
 
 
+def test_a_lock_file_hard_linked_to_another_file_is_refused_and_that_file_untouched(tmp_path):
+    from pixelvit.engine.run_dir import RunDirLock
+    from pixelvit.io import UnsafeFileError
+
+    victim = tmp_path / "victim.txt"
+    victim.write_text(SECRET)
+    (tmp_path / "run").mkdir()
+    os.link(victim, tmp_path / "run" / ".lock")
+    with pytest.raises(UnsafeFileError, match="other hard link"), RunDirLock(tmp_path / "run"):
+        pass
+    assert victim.read_text() == SECRET
+
+
 @pytest.mark.parametrize("kind", ["fifo", "directory"])
 def test_a_lock_that_is_no_regular_file_is_refused(tmp_path, kind):
     from pixelvit.engine.run_dir import RunDirLock

@@ -47,8 +47,9 @@ class UnsafeFileError(ValueError):
 def open_no_follow(path: str | os.PathLike, flags: int, mode: int = 0o666) -> int:
     """``os.open(path, flags | O_NOFOLLOW)``: a file descriptor of the regular file at ``path`` itself.
 
-    A symbolic link (or a FIFO, device, directory) at ``path`` is an :class:`UnsafeFileError` naming it,
-    so nothing outside the directory is read, written or truncated through it.
+    A symbolic link (or a FIFO, device, directory) at ``path``, and for writing a file with other hard
+    links, is an :class:`UnsafeFileError` naming it, so nothing outside the directory is read, written or
+    truncated through it.
     """
     try:
         fd = os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, mode)
@@ -61,9 +62,15 @@ def open_no_follow(path: str | os.PathLike, flags: int, mode: int = 0o666) -> in
         if e.errno == errno.EISDIR:
             raise UnsafeFileError(f"{path} is a directory, not a file: remove or rename it") from None
         raise
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
         os.close(fd)
         raise UnsafeFileError(f"{path} is not a regular file (a FIFO, socket or device): remove or rename it")
+    if flags & (os.O_WRONLY | os.O_RDWR) and info.st_nlink > 1:
+        os.close(fd)
+        raise UnsafeFileError(
+            f"{path} has {info.st_nlink - 1} other hard link(s): writing it would change another file too; remove it, run again"
+        )
     os.set_blocking(fd, True)
     return fd
 
