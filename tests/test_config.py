@@ -235,3 +235,42 @@ def test_fuzzed_raw_overrides_never_raise_anything_but_config_error(task_key, va
         pass
     else:
         assert isinstance(cfg, Config)
+
+
+SCALARS = st.one_of(st.integers(-3, 300), st.floats(allow_nan=True), st.text(max_size=4), st.booleans(), st.none())
+SHAPES = st.recursive(
+    SCALARS, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3), max_leaves=6
+)
+EVAL_ENTRIES = st.lists(
+    st.fixed_dictionaries(
+        {"type": st.one_of(st.sampled_from(["fid", "attention_distance"]), SHAPES)},
+        optional={"every": SHAPES, "prefix": SHAPES, "num_images": SHAPES},
+    ),
+    max_size=2,
+)
+TOP_KEYS = [("classify", k) for k in ("task", "evals", "run_dir", "model", "data", "train", "paper.metrics", "paper.table")]
+
+
+@settings(max_examples=max(200, FUZZ_EXAMPLES // 5), deadline=None)
+@given(st.sampled_from(all_keys() + TOP_KEYS), st.one_of(SHAPES, EVAL_ENTRIES))
+def test_fuzzed_shapes_where_scalars_are_expected_raise_only_config_error(task_key, value):
+    """Mappings and lists (nested) where a scalar is expected, and the other way round, in every key, the task
+    and the ``evals`` entries: a valid Config or a ConfigError, never another exception (``task={a: 1}`` and
+    ``evals=[{type: {}}]`` used to raise TypeError: unhashable type)."""
+    import yaml
+
+    task, key = task_key
+    base = {"depth": ["data.name=depth_folder"], "diffusion": ["model.name=dit_s/1"]}.get(task, [])
+    text = yaml.safe_dump(value, default_flow_style=True, width=10**6).strip().removesuffix("...").strip()
+    try:
+        cfg = load_config(None, [f"task={task}", *base, f"{key}={text}"])
+    except ConfigError:
+        pass
+    else:
+        assert isinstance(cfg, Config)
+
+
+@pytest.mark.parametrize("override", ["task={a: 1}", "task=[1]", "evals=[{type: {}}]", "evals=[{type: [1]}]"])
+def test_a_mapping_or_list_for_a_name_is_a_config_error(override):
+    with pytest.raises(ConfigError, match=r"is not a task|is not an evaluator"):
+        load_config(None, [override])

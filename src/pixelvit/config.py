@@ -317,7 +317,7 @@ class Config:
 
 def task_schema(name: str) -> TaskSchema:
     """The registered schema of task ``name``; a ConfigError listing the known tasks otherwise."""
-    if name not in TASK_SCHEMAS:
+    if not isinstance(name, str) or name not in TASK_SCHEMAS:
         known = ", ".join(sorted(TASK_SCHEMAS)) or "none registered: import pixelvit first"
         close = difflib.get_close_matches(str(name), list(TASK_SCHEMAS), n=1)
         hint = f" Did you mean {close[0]}?" if close else ""
@@ -451,7 +451,7 @@ def parse_eval(entry: Any, index: int, task: str) -> EvalConfig:
         raise ConfigError(f"{key} must be a mapping with a type, e.g. {{type: fid, every: 10}}; got {entry!r}")
     entry = dict(entry)
     name = entry.pop("type")
-    if name not in EVALUATOR_SCHEMAS:
+    if not isinstance(name, str) or name not in EVALUATOR_SCHEMAS:
         close = difflib.get_close_matches(str(name), list(EVALUATOR_SCHEMAS), n=1)
         hint = f" Did you mean {close[0]}?" if close else ""
         raise ConfigError(f"{key}.type={name!r} is not an evaluator.{hint} Known: {', '.join(sorted(EVALUATOR_SCHEMAS))}")

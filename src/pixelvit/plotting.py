@@ -4,6 +4,7 @@ legends, chance levels and test-set resolution on accuracy plots; PNGs written a
 from __future__ import annotations
 
 import math
+import numbers
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +31,27 @@ def save_figure(fig: Any, path: str | Path, dpi: int = 120) -> Path:
 
 
 def fmt(value: float | None, digits: int = 1) -> str:
-    """A number for a table; "—" when missing."""
-    return "—" if value is None else f"{value:.{digits}f}"
+    """A number for a table; "—" when missing or not a number (a hand-edited file's string, say)."""
+    if not isinstance(value, numbers.Real):  # NumPy scalars are Real too
+        return "—"
+    return f"{value:.{digits}f}"
+
+
+_MD_ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", "\\": "\\\\", "`": "\\`", "[": "\\[", "]": "\\]", "|": "\\|"}
+
+
+def md_text(value: Any) -> str:
+    """A string from a run (its name, a config value) as plain text inside Markdown: HTML's special characters as
+    entities (no ``<script>`` or ``onerror`` reaches a renderer that allows HTML), link, code and table
+    characters backslash-escaped, line breaks as spaces."""
+    text = " ".join(str(value).splitlines())
+    return "".join(_MD_ESCAPES.get(ch, ch) for ch in text)
+
+
+def md_code(value: Any) -> str:
+    """A string from a run for a Markdown code span or fenced block (where HTML is never rendered): without
+    backticks or line breaks, so it cannot close the span or the fence."""
+    return " ".join(str(value).splitlines()).replace("`", "'")
 
 
 def markdown_table(headers: list[str], rows: list[list[Any]], align: str | None = None) -> str:

@@ -82,7 +82,7 @@ def provenance(device: str | None = None, argv: list[str] | None = None) -> dict
 
 def provenance_lines(info: dict[str, Any]) -> list[str]:
     """``provenance()`` as short ``key: value`` lines (for a YAML comment header or a model card)."""
-    git = info.get("git") or {}
+    git = info.get("git") if isinstance(info.get("git"), dict) else {}
     commit = git.get("commit")
     state = "no git checkout" if commit is None else f"{commit}{' (dirty)' if git.get('dirty') else ''}"
     return [

@@ -229,3 +229,60 @@ def test_curve_legends_sit_outside_the_panels(tmp_path):
     ax2 = fig.add_subplot(2, 1, 2)
     ax2.plot([1], [1], label="x")
     assert legend(ax2, loc="center").get_bbox_to_anchor() is not None  # an explicit place is kept
+
+
+# ---- malformed run directories: a one-line error naming the file and field, or a report --------------
+
+
+def _set(path, name, text):
+    (path / name).write_text(text)
+
+
+MALFORMED = {
+    "config.yaml a list": ("config.yaml", "- 1\n- 2\n", r"config\.yaml must hold a mapping"),
+    "config.yaml model: 5": ("config.yaml", "task: classify\nmodel: 5\n", r"config\.yaml: model must be a mapping"),
+    "config.yaml data: [1]": ("config.yaml", "data: [1]\n", r"config\.yaml: data must be a mapping"),
+    "config.yaml not YAML": ("config.yaml", "model: [unclosed\n", r"config\.yaml is not valid YAML"),
+    "config.yaml img_size a string": ("config.yaml", "data: {name: x, img_size: ab}\nmodel: {patch_size: 0}\n", None),
+    "summary.json a list": ("summary.json", "[1, 2]", r"summary\.json must hold a JSON object"),
+    "summary.json not JSON": ("summary.json", "{", r"summary\.json is not valid JSON"),
+    "summary.json final a list": ("summary.json", '{"final": [1]}', r"summary\.json: final must be a mapping"),
+    "a string metric": ("summary.json", '{"final": {"acc1": "high"}, "paper": {"acc1": "x"}}', None),
+    "metrics.jsonl odd records": ("metrics.jsonl", '5\n[1]\n{"tag": "eval"}\n{"step": "x", "tag": "train", "loss": 1}\n', None),
+    "config.json a list": ("final/config.json", "[1]", r"config\.json must hold a JSON object"),
+}
+
+
+@pytest.mark.parametrize("case", list(MALFORMED), ids=list(MALFORMED))
+def test_a_malformed_run_directory_is_one_line_naming_the_file_or_a_report(tmp_path, case, capsys):
+    """D11: these used to end as "unexpected ..." (a bug report) or an error naming no file."""
+    from pixelvit.commands import main
+
+    run = make_run(tmp_path / "run", 50.0, paper={"acc1": 51.0})
+    name, text, match = MALFORMED[case]
+    (run / name).parent.mkdir(exist_ok=True)
+    _set(run, name, text)
+    if name.startswith("final/"):
+        _set(run, "final/model.safetensors", "")
+    if match is None:
+        build_report([run], tmp_path / "report", html_too=True)
+        assert main(["report", str(run), "--out", str(tmp_path / "r2")]) == 0
+    else:
+        with pytest.raises(ValueError, match=match):
+            build_report([run], tmp_path / "report")
+        assert main(["report", str(run), "--out", str(tmp_path / "r2")]) == 2
+        err = capsys.readouterr().err
+        assert "unexpected" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_run_names_and_config_strings_are_escaped_in_report_md(tmp_path):
+    """D10: the HTML page escaped them; report.md put them in raw, for a renderer that allows HTML to run."""
+    payload = "<img src=x onerror=alert(1)>"
+    run = make_run(tmp_path / f"run{payload}|x", 50.0, paper={"acc1": 51.0}, data={"name": payload, "img_size": [32, 32]})
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    config["paper"]["table"] = "<script>alert(2)</script>"
+    (run / "config.yaml").write_text(yaml.safe_dump(config))
+    md = build_report([run], tmp_path / "report").read_text()
+    assert "<img" not in md and "<script" not in md and "onerror=alert(1)&gt;" in md
+    assert "&lt;script&gt;alert(2)&lt;/script&gt;" in md
+    assert "run&lt;img src=x onerror=alert(1)&gt;\\|x" in md  # a | in a table cell cannot split the row

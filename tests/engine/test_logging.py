@@ -40,3 +40,13 @@ def test_a_run_killed_between_its_epoch_end_checkpoint_and_the_next_one_logs_tha
     kept = MetricWriter(tmp_path, tensorboard=False, resume_step=5)  # a checkpoint after the evaluation keeps it
     kept.close()
     assert [(r["tag"], r["step"]) for r in read_metrics(tmp_path)][-2:] == [("eval", 4), ("train", 5)]
+
+
+def test_a_resume_drops_hand_edited_lines_that_are_no_records(tmp_path):
+    from pixelvit.engine.logging import drop_records_after, read_metrics
+
+    path = tmp_path / "metrics.jsonl"
+    path.write_text('5\n[1]\n{"step": "x"}\n{"step": 1, "tag": "train", "loss": 1.0}\n{"step": 3, "tag": "train"}\n')
+    assert [r["step"] for r in read_metrics(tmp_path)] == [1, 3]
+    drop_records_after(path, 2)
+    assert [r["step"] for r in read_metrics(tmp_path)] == [1]

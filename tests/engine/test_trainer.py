@@ -253,3 +253,49 @@ def test_a_kill_right_after_an_epoch_end_evaluation_logs_it_once(tmp_path):
     assert logged()[-1] == ("eval", 2)
     Trainer(cfg, build_task(cfg), tmp_path).fit()
     assert logged() == [("train", 1), ("train", 2), ("eval", 2), ("train", 3), ("train", 4), ("eval", 4)]
+
+
+def test_rerunning_a_run_that_reached_max_steps_trains_no_further_step(tmp_path, capsys):
+    """D6: each re-run used to train one more step and write another checkpoint ("max_steps=3 at step 4")."""
+    first = run(tmp_path, "train.epochs=4", "train.max_steps=3", "data.limit_train=64")
+    written = {p.name: p.stat().st_mtime_ns for p in list_checkpoints(tmp_path / "run")}
+    again = run(tmp_path, "train.epochs=4", "train.max_steps=3", "data.limit_train=64")
+    assert first["step"] == again["step"] == 3 and again["status"] == "reached train.max_steps=3"
+    assert {p.name: p.stat().st_mtime_ns for p in list_checkpoints(tmp_path / "run")} == written
+    assert "reached train.max_steps=3 at step 3" in capsys.readouterr().out
+
+
+def test_a_run_restarted_from_zero_drops_the_failed_attempts_metrics(tmp_path):
+    """D9: with no usable checkpoint the run starts over, and metrics.jsonl must not keep the earlier records."""
+    import shutil
+
+    args = ("train.epochs=4", "data.limit_train=64", "train.log_every_steps=1")
+    run(tmp_path, *args, "train.max_steps=4")
+    shutil.rmtree(tmp_path / "run" / "checkpoints")  # e.g. every checkpoint was corrupt
+    run(tmp_path, *args, "train.max_steps=2")
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records if r["tag"] == "train"] == [1, 2]
+
+
+def test_a_non_finite_stop_before_any_checkpoint_says_there_is_none(tmp_path):
+    cfg = load_config(None, [*TINY, f"run_dir={tmp_path}", "train.epochs=4", "data.limit_train=64"])
+    trainer = Trainer(cfg, build_task(cfg), tmp_path)
+    original = trainer.task.loss
+    trainer.task.loss = lambda *a: original(*a) * float("nan")
+    with pytest.raises(NonFiniteLossError, match="at step 1; no checkpoint was written yet, so a rerun starts from step 0"):
+        trainer.fit()
+
+
+def test_the_resumable_changes_the_docs_list_are_the_ones_a_resume_accepts():
+    from pixelvit.engine.run_dir import RESUMABLE_CHANGES, config_changes
+
+    doc = (Path(__file__).parents[2] / "docs" / "distributed.md").read_text()
+    assert [key for key in RESUMABLE_CHANGES if f"`{key}`" not in doc] == []
+    pooled = [*TINY, "model.class_token=false", "model.global_pool=avg"]
+    before = load_config(None, [*pooled, "run_dir=a"])
+    after = load_config(None, [*pooled, "run_dir=b", "train.sdpa_backend=math", "train.context_parallel=2",
+                               "train.max_steps=5", "train.keep_checkpoints=4", "data.num_workers=1"])  # fmt: skip
+    assert config_changes(before.to_dict(), after.to_dict()) == []
+    assert config_changes(before.to_dict(), load_config(None, [*pooled, "train.batch_size=16"]).to_dict()) == [
+        "train.batch_size: 32 -> 16"
+    ]

@@ -20,16 +20,17 @@ import os
 import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from ..engine.logging import read_metrics
 from ..engine.run_info import NOT_METRICS, read_run, run_label, size_text
 from ..engine.run_info import metric_columns as all_metric_columns
 from ..io import atomic_path, write_text_atomic
-from ..plotting import fmt, legend, markdown_table, pyplot
+from ..plotting import fmt, legend, markdown_table, md_text, pyplot
 from .study import mean_std
 
 LABEL_COLUMNS = 6  # run, patch, tokens, data, input, status: left-aligned text; the step and metrics: numbers
-SKIP_DIRS = {"tb", "checkpoints", "final", "best", "hub"}
+SKIP_DIRS = {"tb", "checkpoints", "final", "best", "hub"}  # hub: the folder `pixelvit push --dry-run` writes
 SEED_FREE_KEYS = {
     "train.seed",
     "run_dir",
@@ -38,7 +39,7 @@ SEED_FREE_KEYS = {
     "train.device",
     "train.progress",
     "paper.mismatch",
-}  # hub: the folder `pixelvit push --dry-run` writes
+}  # keys in which runs that differ only by seed may differ (report aggregates them into mean ± std)
 PER_LAYER = re.compile(r"_l\d+$")  # per-layer evaluator metrics (attention distance): in the analysis, not the curves
 TASK_TITLES = {
     "classify": "Classification",
@@ -151,7 +152,7 @@ def curve_panels(run: dict[str, Any]) -> list[dict[str, Any]]:
         points = [(r["step"], r[key]) for r in run["eval"] if isinstance(r.get(key), int | float)]
         target = panel(kind, ylabel)
         target["series"].append((f"eval {key}", [s for s, _ in points], [v for _, v in points], "o-"))
-        if key in run["paper"]:
+        if isinstance(run["paper"].get(key), int | float):
             target["paper"].append((f"paper {key}", run["paper"][key], len(target["series"]) - 1))
     for key, title, ylabel in (("lr", "learning rate", "learning rate"), ("images_per_s", "throughput", "images / s")):
         points = [(r["step"], r[key]) for r in train if isinstance(r.get(key), int | float)]
@@ -293,19 +294,21 @@ def _slug(name: str) -> str:
 
 
 def render_markdown(blocks: list[tuple]) -> str:
+    """The blocks as Markdown; their text (run names, config strings) escaped with ``md_text``, links percent-encoded."""
     parts = []
     for block in blocks:
         kind = block[0]
         if kind == "h":
-            parts.append("#" * block[1] + " " + block[2])
+            parts.append("#" * block[1] + " " + md_text(block[2]))
         elif kind == "p":
-            parts.append(block[1])
+            parts.append(md_text(block[1]))
         elif kind == "table":
-            parts.append(markdown_table(block[1], block[2], "l" * LABEL_COLUMNS + "r" * (len(block[1]) - LABEL_COLUMNS)))
+            headers, rows = [md_text(h) for h in block[1]], [[md_text(c) for c in row] for row in block[2]]
+            parts.append(markdown_table(headers, rows, "l" * LABEL_COLUMNS + "r" * (len(block[1]) - LABEL_COLUMNS)))
         elif kind == "img":
-            parts.append(f"![{block[2]}]({Path(block[1]).as_posix()})")
+            parts.append(f"![{md_text(block[2])}]({quote(Path(block[1]).as_posix())})")
         else:
-            parts.append(f"- [{block[2]}]({Path(block[1]).as_posix()})")
+            parts.append(f"- [{md_text(block[2])}]({quote(Path(block[1]).as_posix())})")
     return "\n\n".join(parts) + "\n"
 
 

@@ -28,7 +28,6 @@ then), as in MAE fine-tuning.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import pickle
@@ -42,7 +41,7 @@ from torch import nn
 
 from ..errors import first_line
 from ..models.convert import from_timm
-from ..models.hub import CONFIG_NAME, HUB_PREFIX, WEIGHTS_NAME, download_model_files
+from ..models.hub import CONFIG_NAME, HUB_PREFIX, WEIGHTS_NAME, download_model_files, read_json_description
 from ..models.layer_decay import layer_decay_scale
 from ..models.resize import resize_vit_state
 from ..models.timm_export import is_timm_folder, read_timm_folder
@@ -102,6 +101,28 @@ def resolve_source(source: str | os.PathLike) -> Path:
     return Path(source)
 
 
+def architecture_of(meta: Any, source: str | os.PathLike) -> str:
+    """The ``architecture`` of a model description (a ``ValueError`` naming ``source`` when it has none)."""
+    if not isinstance(meta, dict) or not isinstance(meta.get("architecture"), str):
+        raise ValueError(f"{source}: a model description is {{'architecture': NAME, 'config': {{...}}}}, got {meta!r:.80}")
+    return meta["architecture"]
+
+
+def tensor_dict(state: Any, source: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """``state`` when it maps names to tensors, else a ``ValueError`` naming ``source``."""
+    if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
+        raise ValueError(f"{source} holds no state dict (a mapping of names to tensors, bare or under 'model')")
+    return state
+
+
+def read_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    """The tensors of a safetensors file (a ``ValueError`` naming it when it is not one)."""
+    try:
+        return load_file(str(path))
+    except Exception as e:  # safetensors raises its own SafetensorError (and OSError, ValueError) on a bad file
+        raise ValueError(f"{path} is not a readable safetensors file ({first_line(e)})") from None
+
+
 def _model_dir(path: Path) -> Path | None:
     for candidate in (path, path / "final", path / "best"):
         if (candidate / CONFIG_NAME).is_file() and (candidate / WEIGHTS_NAME).is_file():
@@ -112,11 +133,11 @@ def _model_dir(path: Path) -> Path | None:
 def _from_file(path: Path, model: VisionTransformer) -> dict[str, torch.Tensor]:
     if path.suffix == ".safetensors":
         meta_path = path.parent / CONFIG_NAME
-        arch = json.loads(meta_path.read_text())["architecture"] if meta_path.is_file() else "vit"
-        return encoder_part(load_file(str(path)), arch, str(path))
+        arch = architecture_of(read_json_description(meta_path), meta_path) if meta_path.is_file() else "vit"
+        return encoder_part(read_safetensors(path), arch, str(path))
     obj = torch_load_weights(path)
     if isinstance(obj, dict) and "model_description" in obj:  # a pixelvit training checkpoint
-        return encoder_part(obj["model"], obj["model_description"]["architecture"], str(path))
+        return encoder_part(tensor_dict(obj.get("model"), path), architecture_of(obj["model_description"], path), str(path))
     state = obj.get("model", obj) if isinstance(obj, dict) else obj
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ValueError(f"{path} holds no state dict (a mapping of names to tensors, bare or under 'model')")
@@ -138,11 +159,13 @@ def read_encoder_state(source: str | os.PathLike, model: VisionTransformer) -> d
     if path.is_dir():
         model_dir = _model_dir(path)
         if model_dir is not None:
-            meta = json.loads((model_dir / CONFIG_NAME).read_text())
-            return encoder_part(load_file(str(model_dir / WEIGHTS_NAME)), meta["architecture"], str(model_dir))
-        state = latest_valid_checkpoint(path)
+            meta = read_json_description(model_dir / CONFIG_NAME)
+            weights = read_safetensors(model_dir / WEIGHTS_NAME)
+            return encoder_part(weights, architecture_of(meta, model_dir / CONFIG_NAME), str(model_dir))
+        state = latest_valid_checkpoint(path, required={"model": dict, "model_description": dict})
         if state is not None:
-            return encoder_part(state["model"], state["model_description"]["architecture"], state["path"])
+            model_state = tensor_dict(state["model"], state["path"])
+            return encoder_part(model_state, architecture_of(state["model_description"], state["path"]), state["path"])
     raise FileNotFoundError(
         f"model.init_from={source}: not found. Give a run directory (with final/, best/ or checkpoints/), a model "
         "directory (config.json + model.safetensors), a step_*.pt checkpoint, a reference MAE .pth file, or a timm ViT "

@@ -12,6 +12,7 @@ import torch
 import yaml
 
 from ..config import Config, ConfigError, DataConfig, parse_config
+from ..errors import first_line
 
 WEIGHTS_INFO = "weights.json"  # beside a run's final/ and best/ model: which weights (raw or EMA), step and epoch
 
@@ -29,18 +30,18 @@ def load_model_and_config(path: str | os.PathLike, source: dict[str, Any] | None
     path = Path(path)
     source = source if source is not None else {}
     if path.is_file():
-        state = load_checkpoint(path)
+        state = {**load_checkpoint(path, required=MODEL_ENTRIES), "path": str(path)}
         return _from_state(state, path, source)
     if (path / "config.json").is_file():
         run_cfg = path.parent / "config.yaml"
-        cfg = parse_config(yaml.safe_load(run_cfg.read_text()), strict=False) if run_cfg.is_file() else None
+        cfg = recorded_config({"config": _read_yaml(run_cfg), "path": str(run_cfg)}) if run_cfg.is_file() else None
         source.update(model_dir_info(path, cfg))
         return from_pretrained(path), cfg
     if (path / "config.yaml").is_file():
         for sub in ("final", "best"):
             if (path / sub / "config.json").is_file():
                 return load_model_and_config(path / sub, source)
-        state = latest_valid_checkpoint(path)
+        state = latest_valid_checkpoint(path, required=MODEL_ENTRIES)
         if state is not None:
             return _from_state(state, Path(state["path"]), source)
     if not path.exists():
@@ -50,11 +51,30 @@ def load_model_and_config(path: str | os.PathLike, source: dict[str, Any] | None
     )
 
 
+# What a checkpoint must hold to rebuild its model and config (a plain state dict does not).
+MODEL_ENTRIES = {"model": dict, "model_description": dict, "config": dict}
+
+
+def recorded_config(state: dict[str, Any]) -> Config:
+    """The run config a checkpoint (or config.yaml) recorded; a ConfigError naming its file when it is malformed."""
+    try:
+        return parse_config(state["config"], strict=False)
+    except ConfigError as e:
+        raise ConfigError(f"{state['path']}: the recorded config is malformed: {e}") from None
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text())
+    except (yaml.YAMLError, UnicodeDecodeError, RecursionError) as e:
+        raise ConfigError(f"{path} is not valid YAML ({first_line(e)})") from None
+
+
 def _from_state(state: dict[str, Any], path: Path, source: dict[str, Any]) -> tuple[torch.nn.Module, Config]:
     """A training checkpoint's model (its raw weights, not its EMA) and config; ``source`` says so."""
     progress = state.get("progress") or {}
     source.update(path=str(path), weights="raw", step=progress.get("step"), epoch=progress.get("epoch"))
-    return model_from_state(state), parse_config(state["config"], strict=False)
+    return model_from_state(state), recorded_config(state)
 
 
 def model_dir_info(model_dir: Path, cfg: Config | None) -> dict[str, Any]:
@@ -66,10 +86,12 @@ def model_dir_info(model_dir: Path, cfg: Config | None) -> dict[str, Any]:
     recorded = model_dir / WEIGHTS_INFO
     if recorded.is_file():
         try:
-            info.update({k: v for k, v in json.loads(recorded.read_text()).items() if k in info})
+            found = json.loads(recorded.read_text())
+        except (OSError, ValueError, RecursionError):
+            found = None
+        if isinstance(found, dict):  # anything else (a hand-edited or foreign file) is ignored
+            info.update({k: v for k, v in found.items() if k in info and isinstance(v, str | int | type(None))})
             return info
-        except (OSError, ValueError):
-            pass
     if cfg is not None:
         info["weights"] = "ema" if cfg.train.ema_decay else "raw"
     return info
@@ -77,10 +99,11 @@ def model_dir_info(model_dir: Path, cfg: Config | None) -> dict[str, Any]:
 
 def model_from_state(state: dict[str, Any]) -> torch.nn.Module:
     """The model of a training checkpoint (its description rebuilt, its weights loaded)."""
-    from ..models.hub import build_from_description
+    from ..models.hub import build_from_description, load_weights
 
-    model = build_from_description(state["model_description"], "checkpoint")
-    model.load_state_dict(state["model"])
+    source = state.get("path", "checkpoint")
+    model = build_from_description(state["model_description"], source)
+    load_weights(model, state["model"], source, "its model_description")
     return model
 
 

@@ -13,7 +13,7 @@ from typing import Any, TextIO
 
 from tqdm.auto import tqdm
 
-from ..io import write_text_atomic
+from ..io import open_no_follow, refuse_link, write_text_atomic
 
 
 class MetricWriter:
@@ -32,9 +32,11 @@ class MetricWriter:
     ):
         self.path = Path(run_dir) / "metrics.jsonl"
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        refuse_link(self.path)
         if resume_step is not None:
             drop_records_after(self.path, resume_step, evals_at_step=redo_evals)
-        self._file = open(self.path, "a", buffering=1)  # noqa: SIM115 (closed in close())
+        fd = open_no_follow(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)  # a symlink is refused, not followed
+        self._file = os.fdopen(fd, "a", buffering=1)  # closed in close()
         self._tb = None
         if tensorboard:
             from torch.utils.tensorboard import SummaryWriter
@@ -73,7 +75,9 @@ def drop_records_after(path: Path, step: int, evals_at_step: bool = False) -> No
     """Rewrite a ``metrics.jsonl`` (atomically) without its records of steps after ``step`` and any torn line;
     ``evals_at_step``: without its records at ``step`` other than training ones too."""
 
-    def keep(record: dict[str, Any]) -> bool:
+    def keep(record: Any) -> bool:
+        if not isinstance(record, dict) or type(record.get("step", 0)) is not int:
+            return False  # not a record pixelvit writes
         at = record.get("step", 0)
         return at < step or (at == step and (not evals_at_step or record.get("tag") == "train"))
 
@@ -82,8 +86,10 @@ def drop_records_after(path: Path, step: int, evals_at_step: bool = False) -> No
 
 
 def read_metrics(run_dir: str | os.PathLike, tag: str | None = None) -> list[dict[str, Any]]:
-    """All records of a run's ``metrics.jsonl`` (optionally one tag), skipping a torn last line."""
+    """All records of a run's ``metrics.jsonl`` (optionally one tag), skipping a torn line and any record that is
+    not an object with an integer step."""
     records = [record for _, record in parsed_lines(Path(run_dir) / "metrics.jsonl")]
+    records = [r for r in records if isinstance(r, dict) and type(r.get("step")) is int]  # a hand-edited line is skipped
     return [r for r in records if tag is None or r.get("tag") == tag]
 
 

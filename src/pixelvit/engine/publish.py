@@ -4,17 +4,16 @@ repository with a generated model card (``pixelvit push``)."""
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from ..io import atomic_path, write_text_atomic
+from ..io import copy_regular_file, refuse_link, write_text_atomic
 from ..models.hub import CONFIG_NAME, REPO_ID, WEIGHTS_NAME, from_pretrained, hub_repo_id, upload_folder
 from ..models.timm_export import export_timm, timm_config, timm_unsupported_reason
-from ..plotting import fmt, markdown_table
+from ..plotting import fmt, markdown_table, md_code, md_text
 from ..provenance import provenance_lines
 from .loading import load_model_and_config
 from .run_info import WEIGHTS_TEXT, metric_columns, read_run, run_label, size_text
@@ -34,8 +33,11 @@ def export_to_timm(source: str | os.PathLike, out_dir: str | os.PathLike) -> dic
     """Export the model of ``source`` (a run directory, model directory, ``step_*.pt`` or Hub repo id) as a timm folder.
 
     Returns {"out": folder, "architecture": timm entry point, "patch_size", "tokens"}; a ``ValueError``
-    naming the reason when timm cannot represent the model.
+    naming the reason when timm cannot represent the model, or when a model file of a local ``source`` is a
+    symbolic link (only regular files inside the directory are exported, never a link's target).
     """
+    if not hub_repo_id(source):
+        refuse_linked_files(source)
     model = from_pretrained(source) if hub_repo_id(source) else load_model_and_config(source)[0]
     out = export_timm(model, out_dir)
     return {
@@ -49,30 +51,33 @@ def export_to_timm(source: str | os.PathLike, out_dir: str | os.PathLike) -> dic
 def _reproduce_command(run: dict[str, Any]) -> str:
     root = (run["config"].get("data") or {}).get("root")
     extra = f" data.root=/path/to/{run['dataset']}" if root else ""
-    return f"pixelvit train {TRAIN_CONFIG_NAME} run_dir=runs/{run['name']}{extra}"
+    return md_code(f"pixelvit train {TRAIN_CONFIG_NAME} run_dir=runs/{run['name']}{extra}")
 
 
 def _lr_text(optim: dict[str, Any]) -> str:
     if optim.get("lr") is not None:
-        return f"lr {optim['lr']:g}"
-    return f"base lr {optim.get('blr', '?')} (lr = blr × batch / 256)"
+        return f"lr {md_text(optim['lr'])}"
+    return f"base lr {md_text(optim.get('blr', '?'))} (lr = blr × batch / 256)"
 
 
 def _architecture_rows(run: dict[str, Any], params: int) -> list[list[str]]:
     cfg, p, (h, w) = run["model_config"], run["patch_size"], run["img_size"]
     rows = [
-        ["family", f"pixelvit `{run['architecture']}` (preset `{run['preset']}`; shape below is the trained model's)"],
+        [
+            "family",
+            f"pixelvit `{md_code(run['architecture'])}` (preset `{md_code(run['preset'])}`; shape below is the trained model's)",
+        ],
         ["patch size", f"{p}×{p}" + (" (one token per pixel)" if p == 1 else "")],
         ["tokens", f"{run['tokens']:,} = ({h}/{p})·({w}/{p})"],
-        ["input", f"{cfg.get('in_chans', '?')}×{h}×{w}"],
-        ["width / depth / heads", f"{cfg.get('embed_dim')} / {cfg.get('depth')} / {cfg.get('num_heads')}"],
+        ["input", md_text(f"{cfg.get('in_chans', '?')}×{h}×{w}")],
+        ["width / depth / heads", md_text(f"{cfg.get('embed_dim')} / {cfg.get('depth')} / {cfg.get('num_heads')}")],
         ["parameters", f"{params:,}"],
     ]
     for key, label in (("tokenizer", "tokenizer"), ("pos_embed", "position embedding"), ("global_pool", "pooling")):
         if key in cfg:
-            rows.append([label, str(cfg[key])])
+            rows.append([label, md_text(cfg[key])])
     if "num_classes" in cfg:
-        rows.append(["classes", str(cfg["num_classes"])])
+        rows.append(["classes", md_text(cfg["num_classes"])])
     return rows
 
 
@@ -95,7 +100,7 @@ def render_card(run: dict[str, Any], repo_id: str) -> str:
     if run["task"] in PIPELINE_TAGS:
         front["pipeline_tag"] = PIPELINE_TAGS[run["task"]]
     keys = metric_columns([run])
-    results = [[k, fmt(run["final"].get(k), 2), fmt(run["paper"].get(k), 2)] for k in keys]
+    results = [[md_text(k), fmt(run["final"].get(k), 2), fmt(run["paper"].get(k), 2)] for k in keys]
     timm_reason = timm_unsupported_reason(model)
     use = [
         "```python",
@@ -106,38 +111,41 @@ def render_card(run: dict[str, Any], repo_id: str) -> str:
     ]
     if timm_reason is None:
         use.append(
-            f"For timm: `pixelvit export --to timm {repo_id} timm_{run['name']}`, then "
-            f'`timm.create_model("local-dir:timm_{run["name"]}", pretrained=True)` gives the same logits '
+            f"For timm: `pixelvit export --to timm {repo_id} timm_{md_code(run['name'])}`, then "
+            f'`timm.create_model("local-dir:timm_{md_code(run["name"])}", pretrained=True)` gives the same logits '
             "(timm's transforms apply the mean/std of its config)."
         )
     parts = [
         "---\n" + yaml.safe_dump(front, sort_keys=False) + "---",
-        f"# {repo_id}: {run_label(run)}",
-        f"{TASK_NOUNS.get(run['task'], 'A model')} trained with pixelvit (run `{run['name']}`): a Vision Transformer "
+        f"# {repo_id}: {md_text(run_label(run))}",
+        f"{TASK_NOUNS.get(run['task'], 'A model')} trained with pixelvit (run `{md_code(run['name'])}`): a Vision Transformer "
         f"that reads the image as {run['tokens']:,} tokens of {run['patch_size']}×{run['patch_size']} pixels.",
         "## Architecture",
         markdown_table(["property", "value"], _architecture_rows(run, params), "ll"),
         "## Training data",
-        f"`{run['dataset']}` at {size_text(run['img_size'])} (split `{data.get('train_split', 'train')}`, evaluated on "
-        f"`{data.get('eval_split', 'test')}`); {train.get('epochs', '?')} epochs, batch {train.get('batch_size', '?')}, "
-        f"{_lr_text(optim)}, precision {train.get('precision', '?')}. "
-        f"Run status: {run['status']} after {run['step'] if run['step'] is not None else '?'} steps.",
+        f"`{md_code(run['dataset'])}` at {size_text(run['img_size'])} (split `{md_code(data.get('train_split', 'train'))}`, "
+        f"evaluated on `{md_code(data.get('eval_split', 'test'))}`); {md_text(train.get('epochs', '?'))} epochs, batch "
+        f"{md_text(train.get('batch_size', '?'))}, {_lr_text(optim)}, precision {md_text(train.get('precision', '?'))}. "
+        f"Run status: {md_text(run['status'])} after {md_text(run['step'] if run['step'] is not None else '?')} steps.",
         "## Results",
-        f"The run's {WEIGHTS_TEXT[run['weights']]}, as saved in this repository, on `{data.get('eval_split', 'test')}`:\n\n"
-        + markdown_table(["metric", f"this run ({data.get('eval_split', 'test')})", "paper"], results, "lrr")
+        f"The run's {WEIGHTS_TEXT.get(run['weights'], 'weights')}, as saved in this repository, on "
+        f"`{md_code(data.get('eval_split', 'test'))}`:\n\n"
+        + markdown_table(["metric", f"this run ({md_text(data.get('eval_split', 'test'))})", "paper"], results, "lrr")
         if results
         else "No evaluation was recorded.",
     ]
     if run["paper_table"]:
-        parts.append(f"Paper row: {run['paper_table']} (Nguyen et al., *An Image is Worth More Than 16x16 Patches*, ICLR 2025).")
+        parts.append(
+            f"Paper row: {md_text(run['paper_table'])} (Nguyen et al., *An Image is Worth More Than 16x16 Patches*, ICLR 2025)."
+        )
     if run["paper_mismatch"]:
-        keys = ", ".join(m.split(":")[0] for m in run["paper_mismatch"])
+        keys = ", ".join(md_text(str(m).split(":")[0]) for m in run["paper_mismatch"])
         parts.append(f"The paper's numbers are not shown: not comparable, this run changes the row's recipe ({keys}).")
     if run["recipe_source"]:
-        parts.append(f"Recipe: {run['recipe_source']}")
+        parts.append(f"Recipe: {md_text(run['recipe_source'])}")
     prov = run["summary"].get("provenance")
-    if prov:
-        parts += ["## Provenance", "\n".join(f"- {line}" for line in provenance_lines(prov))]
+    if isinstance(prov, dict):
+        parts += ["## Provenance", "\n".join(f"- {md_text(line)}" for line in provenance_lines(prov))]
     parts += [
         "## Use",
         "\n".join(use),
@@ -148,9 +156,16 @@ def render_card(run: dict[str, Any], repo_id: str) -> str:
     return "\n\n".join(parts) + "\n"
 
 
-def _copy_atomic(src: Path, dst: Path) -> None:
-    with atomic_path(dst) as tmp:
-        shutil.copyfile(src, tmp)
+# What push and export read from a run or model directory: none of these may be a symbolic link.
+SHARED_FILES = ("config.yaml", CONFIG_NAME, WEIGHTS_NAME, "final", "best",
+                *(f"{sub}/{name}" for sub in ("final", "best") for name in (CONFIG_NAME, WEIGHTS_NAME)))  # fmt: skip
+
+
+def refuse_linked_files(directory: str | os.PathLike) -> None:
+    """An ``UnsafeFileError`` (a ValueError) naming the first file of :data:`SHARED_FILES` (or the model folders) in
+    ``directory`` that is a symbolic link: a planted link must not copy another file out of the machine."""
+    for name in SHARED_FILES:
+        refuse_link(Path(directory) / name)
 
 
 def write_repo_folder(run_dir: str | os.PathLike, repo_id: str, out: str | os.PathLike) -> Path:
@@ -159,12 +174,13 @@ def write_repo_folder(run_dir: str | os.PathLike, repo_id: str, out: str | os.Pa
     if not REPO_ID.fullmatch(repo_id) or "@" in repo_id:
         raise ValueError(f"{repo_id!r} is not a Hub repository id: give ORG/NAME, e.g. my-lab/vit-t1-cifar100")
     run_dir, out = Path(run_dir), Path(out)
+    refuse_linked_files(run_dir)  # only regular files inside the run directory leave it, never a link's target
     run = read_run(run_dir)
     card = render_card(run, repo_id)  # refuses a run without a model before anything is written
     for name in (CONFIG_NAME, WEIGHTS_NAME):
-        _copy_atomic(run["model_dir"] / name, out / name)
+        copy_regular_file(run["model_dir"] / name, out / name)
     if (run_dir / "config.yaml").is_file():
-        _copy_atomic(run_dir / "config.yaml", out / TRAIN_CONFIG_NAME)
+        copy_regular_file(run_dir / "config.yaml", out / TRAIN_CONFIG_NAME)
     write_text_atomic(out / CARD_NAME, card)
     return out
 
@@ -178,6 +194,8 @@ def push_run(run_dir: str | os.PathLike, repo_id: str, dry_run: bool = False, ou
     message = f"Add pixelvit model from run {Path(run_dir).name}"
     with tempfile.TemporaryDirectory(prefix="pixelvit-push-") as tmp:
         kept = Path(out) if out is not None else Path(run_dir) / "hub" if dry_run else None
+        if out is None and kept is not None:
+            refuse_link(kept)  # RUN_DIR/hub as a link would write outside the run
         folder = write_repo_folder(run_dir, repo_id, kept or tmp)
         files = sorted(p.name for p in folder.iterdir())
         url = None if dry_run else upload_folder(folder, repo_id, message)

@@ -3,7 +3,9 @@
 :class:`RunDirLock` holds an exclusive OS lock (``fcntl.flock``) on ``RUN_DIR/.lock`` for the whole
 run; the kernel releases it on any exit, SIGKILL included, so a lock is never left stale. A second
 process on the same directory stops at once with the holder's PID. (``flock`` is advisory and
-local: on network filesystems that do not support it the lock may not hold across machines.)
+local: on network filesystems that do not support it the lock may not hold across machines.) The lock
+file is opened with ``O_NOFOLLOW``: a ``.lock`` that is a symbolic link is refused by name, never
+followed (a link would otherwise let the lock truncate the file it points to).
 
 :func:`config_changes` and :func:`model_changes` compare a run's config and model description with
 those a checkpoint or ``config.yaml`` recorded, so a resume with another recipe or another
@@ -20,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import ConfigError, parse_config
+from ..io import open_no_follow
 
 LOCK_NAME = ".lock"
 
@@ -52,7 +55,7 @@ class RunDirLock:
             return self
         self._created = not self.path.parent.exists()
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(self.path, "a+")
+        handle = os.fdopen(open_no_follow(self.path, os.O_RDWR | os.O_CREAT), "r+")  # never a link's target
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -111,7 +114,10 @@ def model_changes(recorded: dict[str, Any], current: dict[str, Any]) -> list[str
 
     if recorded.get("architecture") != current.get("architecture"):
         return [f"architecture: {recorded.get('architecture')!r} -> {current.get('architecture')!r}"]
-    old = upgrade_config(recorded["architecture"], dict(recorded.get("config", {})))
+    config = recorded.get("config")
+    if not isinstance(config, dict):
+        return [f"model config: {config!r:.60} -> {current.get('config')!r:.60}"]
+    old = upgrade_config(recorded["architecture"], dict(config))
     new = current.get("config", {})
     return [f"model {k}: {old[k]!r} -> {new[k]!r}" for k in sorted(set(old) & set(new)) if old[k] != new[k]]
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 
+from ..errors import first_line
 from ..models.hub import CONFIG_NAME, WEIGHTS_NAME, upgrade_config
 from ..models.registry import decode_variant
 
@@ -40,11 +41,48 @@ def saved_weights_metrics(metrics: dict[str, float], weights: str) -> dict[str, 
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
-    return (yaml.safe_load(path.read_text()) or {}) if path.is_file() else {}
+    """A YAML mapping file ({} when absent); a ``ValueError`` naming the file when it is not one."""
+    if not path.is_file():
+        return {}
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (yaml.YAMLError, UnicodeDecodeError, RecursionError) as e:
+        raise ValueError(f"{path} is not valid YAML ({first_line(e)})") from None
+    return _mapping(data or {}, path)
 
 
 def _read_json(path: Path) -> dict[str, Any]:
-    return json.loads(path.read_text()) if path.is_file() else {}
+    """A JSON object file ({} when absent); a ``ValueError`` naming the file when it is not one."""
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
+        raise ValueError(f"{path} is not valid JSON ({first_line(e)})") from None
+    return _mapping(data, path, what="a JSON object")
+
+
+def _mapping(value: Any, path: Path, key: str | None = None, what: str = "a mapping") -> dict[str, Any]:
+    """``value`` when it is a dict ({} for None under a key), else a ``ValueError`` naming the file and key."""
+    if value is None and key is not None:
+        return {}
+    if not isinstance(value, dict):
+        where = f"{path}: {key} must be a mapping" if key else f"{path} must hold {what}"
+        raise ValueError(f"{where}, got {type(value).__name__} {value!r:.60}")
+    return value
+
+
+def _numbers(metrics: dict[str, Any]) -> dict[str, Any]:
+    """A metrics mapping with string keys; values as recorded (a non-number shows as "—" and is not plotted)."""
+    return {str(k): v for k, v in metrics.items()}
+
+
+def _size(value: Any) -> tuple[int, int] | None:
+    """An image size as (H, W) of positive integers, or None when ``value`` is none (or malformed)."""
+    sides = [value, value] if isinstance(value, int) else value
+    if isinstance(sides, list | tuple) and len(sides) == 2 and all(type(v) is int and v > 0 for v in sides):
+        return int(sides[0]), int(sides[1])
+    return None
 
 
 def run_model_dir(run_dir: str | os.PathLike) -> Path | None:
@@ -60,10 +98,13 @@ def _model_shape(config: dict[str, Any], model_dir: Path | None) -> tuple[str, d
     """(architecture, constructor arguments) from the saved model, else from config.yaml's model/data sections."""
     if model_dir is not None:
         meta = _read_json(model_dir / CONFIG_NAME)
-        return meta.get("architecture", ""), upgrade_config(meta.get("architecture", ""), meta.get("config", {}))
+        architecture = meta.get("architecture", "")
+        return str(architecture), upgrade_config(architecture, _mapping(meta.get("config"), model_dir / CONFIG_NAME, "config"))
     model, data = config.get("model") or {}, config.get("data") or {}
     shape: dict[str, Any] = {}
-    with contextlib.suppress(KeyError, ValueError):  # a preset name decodes to its patch size and shape
+    with contextlib.suppress(
+        KeyError, ValueError, TypeError, AttributeError
+    ):  # a preset name decodes to its patch size and shape
         shape.update(decode_variant(model["name"])[1])
     shape.update({k: model[k] for k in ("patch_size", "embed_dim", "depth", "num_heads") if model.get(k) is not None})
     latent = config.get("task") == "diffusion" and (config.get("diffusion") or {}).get("space", "latent") == "latent"
@@ -85,11 +126,14 @@ def read_run(run_dir: str | os.PathLike) -> dict[str, Any]:
     config, summary = _read_yaml(run_dir / "config.yaml"), _read_json(run_dir / "summary.json")
     if not config and not summary:
         raise FileNotFoundError(f"{run_dir} holds neither summary.json nor config.yaml: is it a pixelvit run directory?")
+    for section in ("model", "data", "paper", "train", "optim"):
+        config[section] = _mapping(config.get(section), run_dir / "config.yaml", section)
+    for key in ("final", "paper"):
+        summary[key] = _mapping(summary.get(key), run_dir / "summary.json", key)
     model_dir = run_model_dir(run_dir)
     architecture, shape = _model_shape(config, model_dir)
-    size = shape.get("img_size")
-    img_size = (size, size) if isinstance(size, int) else tuple(size) if size else None
-    patch = shape.get("patch_size")
+    img_size = _size(shape.get("img_size"))
+    patch = shape.get("patch_size") if type(shape.get("patch_size")) is int and shape["patch_size"] > 0 else None
     paper = config.get("paper") or {}
     data = config.get("data") or {}
     # the saved weights' numbers: summary.json's "reported", or for a run of an earlier version, its EMA's when
@@ -100,8 +144,8 @@ def read_run(run_dir: str | os.PathLike) -> dict[str, Any]:
     return {
         "name": run_dir.name,
         "path": run_dir,
-        "task": config.get("task", "classify"),
-        "preset": (config.get("model") or {}).get("name", ""),
+        "task": str(config.get("task", "classify")),
+        "preset": str((config.get("model") or {}).get("name", "")),
         "architecture": architecture,
         "model_config": shape,
         "model_dir": model_dir,
@@ -109,16 +153,18 @@ def read_run(run_dir: str | os.PathLike) -> dict[str, Any]:
         "img_size": img_size,
         "in_chans": shape.get("in_chans"),
         "tokens": (img_size[0] // patch) * (img_size[1] // patch) if img_size and patch else None,
-        "dataset": data.get("name", ""),
-        "status": summary.get("status", "no summary"),
-        "step": summary.get("step"),
+        "dataset": str(data.get("name", "")),
+        "status": str(summary.get("status", "no summary")),
+        "step": summary.get("step") if type(summary.get("step")) is int else None,
         "wall_time_s": summary.get("wall_time_s"),
-        "final": reported,
-        "weights": weights,
-        "paper": {} if mismatch else paper.get("metrics") or summary.get("paper") or {},
+        "final": _numbers(_mapping(reported, run_dir / "summary.json", "reported")),
+        "weights": str(weights),
+        "paper": {}
+        if mismatch
+        else _numbers(_mapping(paper.get("metrics"), run_dir / "config.yaml", "paper.metrics") or summary["paper"]),
         "paper_mismatch": mismatch,
-        "paper_table": paper.get("table", ""),
-        "recipe_source": paper.get("recipe_source", ""),
+        "paper_table": str(paper.get("table", "")),
+        "recipe_source": str(paper.get("recipe_source", "")),
         "config": config,
         "summary": summary,
     }

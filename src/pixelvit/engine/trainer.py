@@ -29,7 +29,15 @@ from ..models.hub import describe, save_pretrained
 from ..provenance import provenance
 from . import distributed as dist
 from .attention import CPU_BACKENDS, sdpa_backend
-from .checkpoint import clean_checkpoint_dir, latest_valid_checkpoint, rng_state, save_checkpoint, set_rng_state
+from .checkpoint import (
+    RESUME_ENTRIES,
+    clean_checkpoint_dir,
+    latest_valid_checkpoint,
+    list_checkpoints,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
 from .context_parallel import context_mesh, method_for, sharded_tokens
 from .device import device_text
 from .evaluation import Evaluation, Evaluator, evaluate
@@ -61,7 +69,7 @@ def seed_rank_streams(seed: int, rank: int) -> None:
 
 
 class NonFiniteLossError(FloatingPointError):
-    """The loss or gradient norm became NaN/inf; the last good checkpoint is left intact."""
+    """The loss or gradient norm became NaN/inf; the checkpoints written so far are left intact."""
 
 
 def ema_with_warmup(decay: float):
@@ -280,7 +288,7 @@ class Trainer:
             for folder in (self.run_dir, self.run_dir / "final", self.run_dir / "best"):
                 remove_stale_temp_files(folder)
         dist.barrier(self.dist)
-        state = latest_valid_checkpoint(self.run_dir, "cpu")
+        state = latest_valid_checkpoint(self.run_dir, "cpu", RESUME_ENTRIES)
         if state is not None:
             refuse_changes(config_changes(state["config"], self.cfg.to_dict()), self.run_dir, "config")
             refuse_changes(model_changes(state["model_description"], describe(self.model)), self.run_dir, "model")
@@ -298,17 +306,20 @@ class Trainer:
             self.load_state_dict(resumed)
             if self.dist.is_main:
                 log.info(f"resuming from {resumed['path']} (step {self.progress.step}, epoch {self.progress.epoch})")
-        resume_step = self.progress.step if resumed is not None else None
+        # a fresh start (no checkpoint, or none usable) drops what a failed earlier attempt logged: resume_step 0
+        resume_step = self.progress.step if resumed is not None else 0
         threads = self._thread_choice(resumed is not None)
         epoch_end_pending = resumed is not None and self.progress.batch_in_epoch >= self.batches_per_epoch  # evaluates again
         writer = MetricWriter(self.run_dir, resume_step=resume_step, redo_evals=epoch_end_pending) if self.dist.is_main else None
         bar = progress_bar(self.total_steps, self.progress.step, self.dist.is_main, t.progress, self.steps_per_epoch)
         self._clock = time.perf_counter()
         stop_reason = "finished"
+        if t.max_steps is not None and self.progress.step >= t.max_steps:  # a re-run trains no further step
+            stop_reason = f"reached train.max_steps={t.max_steps}"
         self.model.train()
         try:
             with StopSignal() as stop, torch_threads(threads.threads):
-                while self.progress.epoch < t.epochs:
+                while self.progress.epoch < t.epochs and stop_reason == "finished":
                     self._train_epoch(writer, bar, stop)
                     requested = dist.any_rank(stop.requested is not None, self.dist)
                     if requested or (t.max_steps is not None and self.progress.step >= t.max_steps):
@@ -328,7 +339,7 @@ class Trainer:
                             self.progress.last_eval = {**self.progress.last_eval, **extra}
                     self.save()
                 if stop_reason != "finished":
-                    path = self.save()
+                    path = self.save() if resumed is None or self.progress.step != resume_step else resumed["path"]
                     if self.dist.is_main:
                         where = f"at step {self.progress.step}; checkpoint {path}"
                         log.info(f"\n{stop_reason} {where}. Run the same command again to resume.")
@@ -481,9 +492,8 @@ class Trainer:
                 continue
             if self.cfg.train.on_nonfinite == "stop":
                 raise NonFiniteLossError(
-                    f"non-finite gradient norm ({norm}) at step {step}; the last good checkpoint in "
-                    f"{self.run_dir / 'checkpoints'} is intact. Lower optim.lr, set optim.clip_grad, or check the data "
-                    "(train.on_nonfinite=skip skips such steps instead)"
+                    f"non-finite gradient norm ({norm}) at step {step}; {self._last_good()}. Lower optim.lr, set "
+                    "optim.clip_grad, or check the data (train.on_nonfinite=skip skips such steps instead)"
                 )
             self.progress.skipped_steps += 1
             self.progress.consecutive_skips += 1
@@ -491,7 +501,7 @@ class Trainer:
             if self.progress.consecutive_skips >= limit:
                 raise NonFiniteLossError(
                     f"{limit} steps in a row had a non-finite gradient norm (the last at step {step}): the run is not "
-                    "learning. Lower optim.lr, set optim.clip_grad, or check the data; the last good checkpoint is intact "
+                    f"learning. Lower optim.lr, set optim.clip_grad, or check the data; {self._last_good()} "
                     "(train.max_consecutive_skips sets this limit)"
                 )
             warnings.warn(f"skipping step {step}: non-finite gradient norm ({norm})", stacklevel=2)
@@ -510,6 +520,13 @@ class Trainer:
 
     def _selection_key(self) -> str:
         return "val_" + ("ema_" if self.ema is not None else "") + self.task.main_metric
+
+    def _last_good(self) -> str:
+        """Where the run can go on from after a stop: its newest checkpoint, or that it has none yet."""
+        found = list_checkpoints(self.run_dir)
+        if not found:
+            return "no checkpoint was written yet, so a rerun starts from step 0"
+        return f"the last checkpoint, {found[-1].name} in {found[-1].parent}, is intact"
 
     def _eval_and_keep_best(self, writer: MetricWriter | None) -> dict[str, float]:
         """Evaluate on the evaluation split (curves, the reported number) and, when the task has a validation

@@ -62,8 +62,11 @@ def from_timm(state: dict[str, torch.Tensor], model: VisionTransformer, resizabl
     if tuple(proj.shape) != expected and not other_patch:
         raise ValueError(f"patch_embed.proj.weight has shape {tuple(proj.shape)}, the model expects {expected}")
     out["patch_embed.proj.weight"] = proj.reshape(proj.shape[0], -1)
-    out["patch_embed.proj.bias"] = state.pop("patch_embed.proj.bias")
+    if "patch_embed.proj.bias" in state:  # else the loader names it among the missing tensors
+        out["patch_embed.proj.bias"] = state.pop("patch_embed.proj.bias")
     pos = state.pop("pos_embed", None)
+    if pos is not None and pos.ndim != 3:
+        raise ValueError(f"pos_embed has shape {tuple(pos.shape)}; a timm position embedding is (1, tokens, width)")
     kind = model.config["pos_embed"]
     if pos is not None:
         if kind == "none":
@@ -76,6 +79,8 @@ def from_timm(state: dict[str, torch.Tensor], model: VisionTransformer, resizabl
                 f"pos_embed covers {pos.shape[1]} tokens; the model has {model.num_patches} patches "
                 f"(+{model.num_prefix_tokens} class token); resize the embedding or build a matching model"
             )
+        if extra and "cls_token" not in state:
+            raise ValueError("pos_embed has a class-token row but the checkpoint has no cls_token")
         if extra:
             state["cls_token"] = state["cls_token"] + pos[:, :extra]
             pos = pos[:, extra:]

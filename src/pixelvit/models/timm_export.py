@@ -23,12 +23,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch import nn
 
-from ..io import atomic_path, write_json_atomic
+from ..io import write_json_atomic
 from .convert import timm_kwargs, to_timm
-from .hub import CONFIG_NAME, WEIGHTS_NAME, describe
+from .hub import CONFIG_NAME, WEIGHTS_NAME, describe, write_weights
 from .registry import family_of
 
 # timm entry points by width (the ViT-Ti/S/B/L/H presets); ``model_args`` override every shape argument.
@@ -96,8 +96,7 @@ def export_timm(model: nn.Module, directory: str | os.PathLike) -> Path:
     directory = Path(directory)
     config = timm_config(model)
     tensors = {k: v.detach().contiguous().cpu() for k, v in to_timm(model.state_dict(), model).items()}
-    with atomic_path(directory / WEIGHTS_NAME) as tmp:
-        save_file(tensors, str(tmp), metadata={"format": "pt"})
+    write_weights(directory / WEIGHTS_NAME, tensors)
     write_json_atomic(directory / CONFIG_NAME, config)
     return directory
 

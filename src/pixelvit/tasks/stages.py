@@ -20,7 +20,6 @@ import copy
 import json
 import logging
 import os
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -31,7 +30,7 @@ from ..config import Config, StageConfig, validate
 from ..engine.init_from import FRESH_PREFIXES
 from ..engine.run_dir import RunDirLock
 from ..engine.task import Task
-from ..io import atomic_path, write_json_atomic, write_text_atomic
+from ..io import copy_regular_file, write_json_atomic, write_text_atomic
 from ..models.hub import WEIGHTS_NAME
 from ..provenance import provenance
 from .run import check_run_config, format_summary, run_config_text, train_config
@@ -95,8 +94,7 @@ def copy_model_dir(src: Path, dst: Path) -> None:
     """Copy every file of model folder ``src`` into ``dst``, each atomically."""
     for item in sorted(src.iterdir()):
         if item.is_file() and not item.name.startswith("."):
-            with atomic_path(dst / item.name) as tmp:
-                shutil.copyfile(item, tmp)
+            copy_regular_file(item, dst / item.name)  # a symlink is refused, never followed
 
 
 def train_stages(cfg: Config) -> dict[str, Any]:
