@@ -22,7 +22,7 @@ TINY_VIT = ["data.name=digits", "data.img_size=[8,8]", "model.name=vit_t/2", "mo
             "model.num_heads=2", "data.limit_train=64", "data.limit_eval=32", *FAST]  # fmt: skip
 TINY_DIT = ["task=diffusion", "model.name=dit_s/1", "model.embed_dim=16", "model.depth=1", "model.num_heads=2",
             "data.name=digits", "data.img_size=[8,8]", "data.limit_train=32", "data.limit_eval=16",
-            "diffusion.cfg_scale=1.0", "train.ema_decay=0.9", *FAST]  # fmt: skip
+            "diffusion.sampling.cfg_scale=1.0", "train.ema_decay=0.9", *FAST]  # fmt: skip
 
 
 def eval_records(run_dir):
@@ -50,7 +50,7 @@ def test_fid_during_training_equals_sample_then_fid(tmp_path, capsys):
     what ``pixelvit sample`` + ``pixelvit fid`` give for the saved model with the same settings."""
     features = tmp_path / "features"
     train_from_config(None, [*TINY_VIT, "train.epochs=1", f"run_dir={features}"])
-    fid = f"{{type: fid, every: 1, num_samples: 12, sample_steps: ddim5, features: {features / 'final'}, seed: 3}}"
+    fid = f"{{type: fid, every: 1, num_samples: 12, sampling: {{steps: ddim5}}, features: {features / 'final'}, seed: 3}}"
     run_dir = tmp_path / "dit"
     summary = train_from_config(None, [*TINY_DIT, "train.epochs=2", f"evals=[{fid}]", f"run_dir={run_dir}"])
     logged = [r for r in eval_records(run_dir) if "fid/fid" in r]

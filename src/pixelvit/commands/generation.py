@@ -24,11 +24,7 @@ def add_commands(sub) -> None:
     p = sub.add_parser("sample", help="draw samples from a trained DiT: PNG grid + ADM-layout .npz")
     p.add_argument("checkpoint", help="a diffusion run directory, its final/ or best/ model, or a step_*.pt checkpoint")
     p.add_argument("--num", type=int, default=64, help="number of samples (default 64; FID-50K: 50000)")
-    p.add_argument("--cfg-scale", type=float, help="classifier-free guidance scale (1 = none; default: the run config's)")
-    p.add_argument("--steps", help="sampling steps / respacing: 250, ddim50, ... (default: the run config's)")
-    p.add_argument("--sampler", choices=["ddpm", "ddim"], help="default: the run config's")
-    p.add_argument("--eta", type=float, help="DDIM eta (0: deterministic)")
-    p.add_argument("--guidance-channels", type=int, help="guide only the first k channels (3: the reference's sampler)")
+    add_sampling_args(p)
     p.add_argument("--classes", help="comma-separated class labels, cycled over the samples (default: uniform random)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch-size", type=int, default=64)
@@ -54,6 +50,32 @@ def add_commands(sub) -> None:
     p.set_defaults(func=cmd_fid)
 
 
+def add_sampling_args(p: argparse.ArgumentParser) -> None:
+    """The options of :class:`pixelvit.diffusion.samplers.SamplingSpec`; each left out keeps the run config's."""
+    p.add_argument("--sampler", choices=["ddpm", "ddim", "euler", "heun"], help="ddpm/ddim (ddpm_eps), euler/heun (flow)")
+    p.add_argument("--steps", help="ddpm/ddim respacing (250, ddim50) or the number of ODE steps (50)")
+    p.add_argument("--cfg-scale", type=float, help="classifier-free guidance scale (1 = none)")
+    p.add_argument("--guidance-interval", help="T_MIN,T_MAX: flow time (0 noise, 1 data) where guidance applies (JiT)")
+    p.add_argument("--eta", type=float, help="DDIM eta (0: deterministic)")
+    p.add_argument("--guidance-channels", type=int, help="guide only the first k channels (3: the reference's sampler)")
+
+
+def sampling_spec(args: argparse.Namespace):
+    """The SamplingSpec of the options given on the command line (None where left out)."""
+    from ..diffusion.samplers import SamplingSpec
+
+    interval = None
+    if args.guidance_interval:
+        try:
+            interval = [float(v) for v in args.guidance_interval.split(",")]
+        except ValueError:
+            raise ValueError(f"--guidance-interval takes T_MIN,T_MAX like 0.1,1.0, got {args.guidance_interval!r}") from None
+    return SamplingSpec(
+        sampler=args.sampler, steps=args.steps, cfg_scale=args.cfg_scale, guidance_interval=interval,
+        ddim_eta=args.eta, guidance_channels=args.guidance_channels,
+    )  # fmt: skip
+
+
 def cmd_prepare_latents(args: argparse.Namespace) -> int:
     from ..data.latents import prepare_latents
     from ..engine.device import resolve_device
@@ -76,8 +98,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
         except ValueError:
             raise ValueError(f"--classes takes comma-separated integers like 0,1,2, got {args.classes!r}") from None
     opts = SampleOptions(
-        num=args.num, cfg_scale=args.cfg_scale, steps=args.steps, sampler=args.sampler, eta=args.eta, seed=args.seed,
-        batch_size=args.batch_size, vae=args.vae, guidance_channels=args.guidance_channels, classes=classes,
+        num=args.num, seed=args.seed, batch_size=args.batch_size, vae=args.vae, classes=classes,
+        sampling=sampling_spec(args),
     )  # fmt: skip
     info = sample_checkpoint(args.checkpoint, args.out, opts, args.device)
     what = f"{info['num']} samples ({info['sampler']}, steps {info['steps']}, cfg {info['cfg_scale']})"
