@@ -9,6 +9,7 @@ import pytest
 import torch
 import yaml
 
+from fixtures.fabricate import make_fashion_mnist
 from pixelvit.commands import main
 from pixelvit.config import ConfigError, load_config
 from pixelvit.data.latents import write_latents
@@ -34,6 +35,7 @@ def test_every_paper_dit_row_has_a_config():
     names = {p.stem for p in CONFIGS}
     assert {"dit_l2_400ep", "dit_l1_400ep", "dit_l2_1400ep", "dit_l1_1400ep", "digits_dit1"} <= names
     assert {f"dit_l{p}_{o}_400ep" for p in (1, 2) for o in ("flow_v", "flow_x")} <= names
+    assert "fashion_mnist_gen" in names  # the base of the generation study
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
@@ -41,6 +43,9 @@ def test_config_trains_and_evaluates_on_fabricated_data(path, tmp_path, capsys):
     cfg = load_config(path)
     assert cfg.task == "diffusion" and cfg.paper.recipe_source and "# Run:" in path.read_text()
     data = fabricate_latents(tmp_path) if cfg.diffusion.space == "latent" else []
+    if cfg.data.name == "fashion_mnist":  # the generation study's base, on fabricated idx files
+        make_fashion_mnist(tmp_path / "fm", n_train=12, n_test=8)
+        data = [f"data.root={tmp_path / 'fm'}"]
     if cfg.diffusion.space == "latent":
         assert cfg.model.name in ("dit_l/1", "dit_l/2") and cfg.train.ema_decay == 0.9999 and cfg.optim.weight_decay == 0
         if cfg.diffusion.objective == "ddpm_eps":  # the paper's rows
