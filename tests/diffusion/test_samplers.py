@@ -83,3 +83,24 @@ def test_ranks_shards_are_merged_back_into_index_order(tmp_path, monkeypatch):
         merged, merged_labels = sampling._gather(tmp_path, rank, world, images[mine], labels[mine], 5)
     assert np.array_equal(merged, images) and np.array_equal(merged_labels, labels)
     assert not list((tmp_path / "shards").glob("*.npz"))
+
+
+def test_sampling_spec_layers_and_defaults():
+    """A layer's set fields win over the base's; unset fields resolve to the objective's defaults."""
+    run = SamplingSpec(sampler="ddim", steps="ddim10", cfg_scale=1.5)
+    assert SamplingSpec(cfg_scale=2.0).over(run) == SamplingSpec(sampler="ddim", steps="ddim10", cfg_scale=2.0)
+    assert SamplingSpec().resolved() == SamplingSpec("ddpm", "250", 1.5, None, 0.0, None)
+    assert SamplingSpec(steps="ddim50").resolved().sampler == "ddim"
+    assert SamplingSpec().resolved("flow_x") == SamplingSpec("heun", "50", 1.5, None, 0.0, None)
+    with pytest.raises(ValueError, match="sampler 'euler' does not sample objective 'ddpm_eps'"):
+        SamplingSpec(sampler="euler").resolved()
+    with pytest.raises(ValueError, match="cfg_scale and ddim_eta must be >= 0"):
+        SamplingSpec(cfg_scale=-1.0).resolved("flow_v")
+
+
+def test_the_fid_evaluator_defaults_to_25_steps():
+    from pixelvit.tasks.evaluators import fid_sampling
+
+    assert fid_sampling(SamplingSpec(), "ddpm_eps") == SamplingSpec(sampler="ddim", steps="ddim25")
+    assert fid_sampling(SamplingSpec(cfg_scale=2.0), "flow_v") == SamplingSpec(steps="25", cfg_scale=2.0)
+    assert fid_sampling(SamplingSpec(steps="ddim5"), "ddpm_eps") == SamplingSpec(steps="ddim5")
