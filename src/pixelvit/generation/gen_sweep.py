@@ -63,17 +63,22 @@ def dit_flops(img_size: Sequence[int], patch: int, embed_dim: int, depth: int, m
     return float(depth * per_block)
 
 
-def cell_epochs(cfg: Any, options: GenSweepOptions) -> dict[int, int]:
-    """Training epochs of each patch size under the budget (equal steps, or equal FLOPs to ``flops_patch``)."""
+def dit_dims(cfg: Any) -> tuple[int, int]:
+    """(width, depth) of the config's DiT: its overrides, else its preset's."""
     from ..models.registry import decode_variant
 
+    _, preset = decode_variant(cfg.model.name)
+    return cfg.model.embed_dim or preset["embed_dim"], cfg.model.depth or preset["depth"]
+
+
+def cell_epochs(cfg: Any, options: GenSweepOptions) -> dict[int, int]:
+    """Training epochs of each patch size under the budget (equal steps, or equal FLOPs to ``flops_patch``)."""
     epochs = cfg.train.epochs
     if options.budget == "steps":
         return {p: epochs for p in options.patch_sizes}
     if options.budget != "flops":
         raise ValueError(f"unknown budget {options.budget!r}; choose steps or flops")
-    _, preset = decode_variant(cfg.model.name)
-    width, depth = cfg.model.embed_dim or preset["embed_dim"], cfg.model.depth or preset["depth"]
+    width, depth = dit_dims(cfg)
     cost = {p: dit_flops(cfg.data.img_size, p, width, depth, cfg.model.mlp_ratio) for p in options.patch_sizes}
     reference = options.flops_patch or min(options.patch_sizes)
     if reference not in cost:
@@ -164,7 +169,9 @@ def run_gen_sweep(
                 }  # fmt: skip
                 rows.append(row)
                 report(cell_line(row))
-    facts = {"data": cfg.data.name, "img_size": list(cfg.data.img_size), "model": cfg.model.name, "budget": options.budget}
+    width, depth = dit_dims(cfg)
+    model = f"DiT (width {width}, depth {depth})"
+    facts = {"data": cfg.data.name, "img_size": list(cfg.data.img_size), "model": model, "budget": options.budget}
     table = format_table(rows, facts)
     write_json_atomic(out / "gen_sweep.json", {"facts": facts, "rows": rows})
     write_text_atomic(out / "gen_sweep.md", table + "\n")
