@@ -5,7 +5,7 @@ import torch
 
 from pixelvit.diffusion.gaussian import GaussianDiffusion
 from pixelvit.diffusion.respace import create_diffusion
-from pixelvit.diffusion.samplers import NoiseStreams, ddim_step, generate, sample_labels, sample_loop
+from pixelvit.diffusion.samplers import NoiseStreams, SamplingSpec, ddim_step, generate, sample_labels, sample_loop
 from pixelvit.models.dit import DiT
 
 
@@ -53,16 +53,18 @@ def tiny_dit():
 
 def test_samples_depend_only_on_seed_and_index_not_on_batching():
     model, diffusion = tiny_dit(), create_diffusion("4", 1000)
-    full, labels = generate(model, diffusion, range(5), seed=7, cfg_scale=2.0, batch_size=5)
-    part_a, labels_a = generate(model, diffusion, [0, 1], seed=7, cfg_scale=2.0, batch_size=2)
-    part_b, labels_b = generate(model, diffusion, [2, 3, 4], seed=7, cfg_scale=2.0, batch_size=1)
-    torch.testing.assert_close(torch.cat([part_a, part_b]), full, atol=1e-5, rtol=0)
+    spec = SamplingSpec(cfg_scale=2.0).resolved()
+    full, labels = generate(model, diffusion, spec, range(5), seed=7, batch_size=5)
+    part_a, labels_a = generate(model, diffusion, spec, [0, 1], seed=7, batch_size=2)
+    part_b, labels_b = generate(model, diffusion, spec, [2, 3, 4], seed=7, batch_size=1)
+    torch.testing.assert_close(torch.cat([part_a, part_b]), full, atol=1e-5, rtol=1e-6)  # values reach ~150 unclipped
     assert torch.equal(torch.cat([labels_a, labels_b]), labels)
     assert torch.equal(labels, sample_labels(7, range(5), 3))
-    other, _ = generate(model, diffusion, range(5), seed=8, cfg_scale=2.0)
+    other, _ = generate(model, diffusion, spec, range(5), seed=8)
     assert not torch.allclose(other, full)
-    ddim_a, _ = generate(model, create_diffusion("ddim4", 1000), [0, 1], seed=1, sampler="ddim")
-    ddim_b, _ = generate(model, create_diffusion("ddim4", 1000), [0, 1], seed=1, sampler="ddim")
+    ddim = SamplingSpec(steps="ddim4", cfg_scale=1.0).resolved()
+    ddim_a, _ = generate(model, create_diffusion("ddim4", 1000), ddim, [0, 1], seed=1)
+    ddim_b, _ = generate(model, create_diffusion("ddim4", 1000), ddim, [0, 1], seed=1)
     assert torch.equal(ddim_a, ddim_b)
 
 
@@ -81,3 +83,24 @@ def test_ranks_shards_are_merged_back_into_index_order(tmp_path, monkeypatch):
         merged, merged_labels = sampling._gather(tmp_path, rank, world, images[mine], labels[mine], 5)
     assert np.array_equal(merged, images) and np.array_equal(merged_labels, labels)
     assert not list((tmp_path / "shards").glob("*.npz"))
+
+
+def test_sampling_spec_layers_and_defaults():
+    """A layer's set fields win over the base's; unset fields resolve to the objective's defaults."""
+    run = SamplingSpec(sampler="ddim", steps="ddim10", cfg_scale=1.5)
+    assert SamplingSpec(cfg_scale=2.0).over(run) == SamplingSpec(sampler="ddim", steps="ddim10", cfg_scale=2.0)
+    assert SamplingSpec().resolved() == SamplingSpec("ddpm", "250", 1.5, None, 0.0, None)
+    assert SamplingSpec(steps="ddim50").resolved().sampler == "ddim"
+    assert SamplingSpec().resolved("flow_x") == SamplingSpec("heun", "50", 1.5, None, 0.0, None)
+    with pytest.raises(ValueError, match="sampler 'euler' does not sample objective 'ddpm_eps'"):
+        SamplingSpec(sampler="euler").resolved()
+    with pytest.raises(ValueError, match="cfg_scale and ddim_eta must be >= 0"):
+        SamplingSpec(cfg_scale=-1.0).resolved("flow_v")
+
+
+def test_the_fid_evaluator_defaults_to_25_steps():
+    from pixelvit.tasks.evaluators import fid_sampling
+
+    assert fid_sampling(SamplingSpec(), "ddpm_eps") == SamplingSpec(sampler="ddim", steps="ddim25")
+    assert fid_sampling(SamplingSpec(cfg_scale=2.0), "flow_v") == SamplingSpec(steps="25", cfg_scale=2.0)
+    assert fid_sampling(SamplingSpec(steps="ddim5"), "ddpm_eps") == SamplingSpec(steps="ddim5")

@@ -9,6 +9,7 @@ import pytest
 import torch
 import yaml
 
+from fixtures.fabricate import make_fashion_mnist
 from pixelvit.commands import main
 from pixelvit.config import ConfigError, load_config
 from pixelvit.data.latents import write_latents
@@ -33,6 +34,8 @@ def fabricate_latents(folder: Path, n: int = 8) -> list[str]:
 def test_every_paper_dit_row_has_a_config():
     names = {p.stem for p in CONFIGS}
     assert {"dit_l2_400ep", "dit_l1_400ep", "dit_l2_1400ep", "dit_l1_1400ep", "digits_dit1"} <= names
+    assert {f"dit_l{p}_{o}_400ep" for p in (1, 2) for o in ("flow_v", "flow_x")} <= names
+    assert "fashion_mnist_gen" in names  # the base of the generation study
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
@@ -40,9 +43,15 @@ def test_config_trains_and_evaluates_on_fabricated_data(path, tmp_path, capsys):
     cfg = load_config(path)
     assert cfg.task == "diffusion" and cfg.paper.recipe_source and "# Run:" in path.read_text()
     data = fabricate_latents(tmp_path) if cfg.diffusion.space == "latent" else []
+    if cfg.data.name == "fashion_mnist":  # the generation study's base, on fabricated idx files
+        make_fashion_mnist(tmp_path / "fm", n_train=12, n_test=8)
+        data = [f"data.root={tmp_path / 'fm'}"]
     if cfg.diffusion.space == "latent":
-        assert set(cfg.paper.metrics) == PAPER_METRICS and cfg.model.name in ("dit_l/1", "dit_l/2")
-        assert cfg.train.ema_decay == 0.9999 and cfg.optim.lr == cfg.optim.min_lr == 1e-4 and cfg.optim.weight_decay == 0
+        assert cfg.model.name in ("dit_l/1", "dit_l/2") and cfg.train.ema_decay == 0.9999 and cfg.optim.weight_decay == 0
+        if cfg.diffusion.objective == "ddpm_eps":  # the paper's rows
+            assert set(cfg.paper.metrics) == PAPER_METRICS and cfg.optim.lr == cfg.optim.min_lr == 1e-4
+        else:  # the same rows under SiT's / JiT's objective: no paper number, a recipe named
+            assert not cfg.paper.metrics and ("SiT" in cfg.paper.recipe_source or "JiT" in cfg.paper.recipe_source)
     run_dir = tmp_path / "run"
     assert main(["train", str(path), *TINY, *data, f"run_dir={run_dir}"]) == 0
     summary = yaml.safe_load((run_dir / "summary.json").read_text())
@@ -67,7 +76,76 @@ def test_diffusion_config_errors_name_the_key():
         load_config(None, ["task=diffusion", "model.name=vit_t/1"])
     with pytest.raises(ConfigError, match="latent_file"):
         load_config(None, ["task=diffusion", "model.name=dit_s/1", "diffusion.space=latent"])
-    with pytest.raises(ConfigError, match="sample_steps"):
-        load_config(None, ["task=diffusion", "model.name=dit_s/1", "diffusion.sample_steps=ddim999"])
+    with pytest.raises(ConfigError, match=r"diffusion\.sampling: cannot take exactly 999 steps"):
+        load_config(None, ["task=diffusion", "model.name=dit_s/1", "diffusion.sampling.steps=ddim999"])
     with pytest.raises(ConfigError, match="class_dropout"):
-        load_config(None, ["task=diffusion", "model.name=dit_s/1", "diffusion.class_dropout=0", "diffusion.cfg_scale=2"])
+        load_config(None, ["task=diffusion", "model.name=dit_s/1", "diffusion.class_dropout=0", "diffusion.sampling.cfg_scale=2"])
+
+
+FLOW = ["task=diffusion", "model.name=dit_s/2", "data.name=digits", "data.img_size=[8,8]", *TINY]
+
+
+@pytest.mark.parametrize("objective", ["flow_v", "flow_x"])
+def test_flow_objective_trains_evaluates_samples_and_resumes_exactly(objective, tmp_path, capsys):
+    """A flow run: C output channels (no variance), a deterministic evaluation loss, euler and heun sampling
+    through `pixelvit sample` with a guidance interval, and a resumed run equal to an uninterrupted one."""
+    from safetensors.torch import load_file
+
+    extra = [f"diffusion.objective={objective}", "diffusion.time_sampling=logit_normal", "diffusion.p_mean=-0.8",
+             "train.max_steps=4", "train.keep_checkpoints=1"]  # fmt: skip
+    cfg = load_config(None, [*FLOW, *extra, f"run_dir={tmp_path / 'straight'}"])
+    task = build_task(cfg)
+    assert task.model.out_channels == 1 and not task.model.learn_sigma
+    batch = torch.utils.data.default_collate([task.evaluation.dataset[i] for i in range(4)])
+    first = task.evaluation.sums(task.model, [batch], torch.device("cpu"))
+    assert torch.equal(first, task.evaluation.sums(task.model, [batch], torch.device("cpu")))
+    assert set(task.evaluation.summarize(first)) == {"loss"} and 0 < float(batch[2].min()) < float(batch[2].max()) < 1
+
+    from pixelvit.tasks.training import train_from_config
+
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    train_from_config(None, [*FLOW, *extra, f"run_dir={straight}"])
+    stopped = train_from_config(None, [*FLOW, *extra, "train.max_steps=2", f"run_dir={resumed}"])
+    assert stopped["step"] == 2 and not (resumed / "final").exists()
+    train_from_config(None, [*FLOW, *extra, f"run_dir={resumed}"])
+    a, b = (load_file(str(d / "final" / "model.safetensors")) for d in (straight, resumed))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+    for sampler in ("euler", "heun"):
+        args = ["sample", str(straight), "--num", "3", "--sampler", sampler, "--steps", "3", "--seed", "1"]
+        assert main([*args, "--guidance-interval", "0.2,0.8", "--device", "cpu", "--out", str(tmp_path / sampler)]) == 0
+        with np.load(tmp_path / sampler / "samples.npz") as z:
+            assert z["arr_0"].shape == (3, 8, 8, 3)
+    info = yaml.safe_load((tmp_path / "heun" / "samples.json").read_text())
+    assert info["sampler"] == "heun" and info["guidance_interval"] == [0.2, 0.8] and info["objective"] == objective
+    assert main(["sample", str(straight), "--num", "2", "--sampler", "ddpm", "--out", str(tmp_path / "x")]) == 2
+    assert "sampler 'ddpm' does not sample objective" in capsys.readouterr().err
+
+
+def test_flow_configuration_errors_name_the_fix():
+    base = ["task=diffusion", "model.name=dit_s/1"]
+    with pytest.raises(ConfigError, match="learn_sigma=true does not apply to objective flow_v"):
+        load_config(None, [*base, "diffusion.objective=flow_v", "diffusion.learn_sigma=true"])
+    with pytest.raises(ConfigError, match="logit_normal applies to the flow objectives"):
+        load_config(None, [*base, "diffusion.time_sampling=logit_normal"])
+    with pytest.raises(ConfigError, match="sampler 'heun' does not sample objective 'ddpm_eps'"):
+        load_config(None, [*base, "diffusion.sampling.sampler=heun"])
+    with pytest.raises(ConfigError, match="guidance_interval applies to the flow samplers"):
+        load_config(None, [*base, "diffusion.sampling.guidance_interval=[0.1,1.0]"])
+    with pytest.raises(ConfigError, match="number of ODE steps"):
+        load_config(None, [*base, "diffusion.objective=flow_x", "diffusion.sampling.steps=fifty"])
+    with pytest.raises(ConfigError, match=r"t_min <= t_max"):
+        load_config(None, [*base, "diffusion.objective=flow_x", "diffusion.sampling.guidance_interval=[0.8,0.2]"])
+    cfg = load_config(None, [*base, "diffusion.objective=flow_x"])
+    from pixelvit.tasks.diffusion import resolve_sampling
+
+    assert resolve_sampling(cfg.diffusion).sampler == "heun" and resolve_sampling(cfg.diffusion).steps == "50"
+
+
+def test_flow_in_latent_space_at_patch_1(tmp_path):
+    """Latent space, patch size 1, flow_v: trains two steps and evaluates on a fabricated latent cache."""
+    data = fabricate_latents(tmp_path)
+    run_dir = tmp_path / "run"
+    args = ["train", "configs/dit/dit_l1_flow_v_400ep.yaml", *TINY, *data, f"run_dir={run_dir}"]
+    assert main([args[0], str(CONFIGS[0].parent / "dit_l1_flow_v_400ep.yaml"), *args[2:]]) == 0
+    assert main(["eval", str(run_dir), "--device", "cpu", "--batch-size", "4"]) == 0

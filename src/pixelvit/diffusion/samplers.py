@@ -1,4 +1,5 @@
-"""Samplers: DDPM (ancestral) and DDIM (η), with classifier-free guidance and per-sample seeds.
+"""Samplers: DDPM (ancestral) and DDIM (η), the flow ODE samplers (:mod:`.flow`), and the one sampling spec;
+classifier-free guidance and per-sample seeds.
 
 Every random draw of sample i (its label, its starting noise, the noise of each step) comes from
 a generator seeded by (seed, i) alone, so a sample does not depend on which batch or which rank
@@ -9,11 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
+from dataclasses import dataclass, fields
+from typing import Literal
 
 import numpy as np
 import torch
 from torch import nn
 
+from .flow import ODE_METHODS, FlowMatching, guided_velocity, ode_sample
 from .gaussian import GaussianDiffusion
 
 SAMPLERS = ("ddpm", "ddim")
@@ -119,18 +123,77 @@ def sample_loop(
     return x
 
 
+@dataclass
+class SamplingSpec:
+    """How to sample a trained DiT: the one set of sampler options of the run config (``diffusion.sampling``),
+    ``pixelvit sample`` and the ``fid`` evaluator. A field left None takes the layer below's value (evaluator
+    or command over the run's config), then the default named here (:meth:`resolved`).
+
+    sampler: ``ddpm`` / ``ddim`` (objective ddpm_eps) or ``euler`` / ``heun`` (flow objectives); None: ``ddim``
+        when ``steps`` starts with "ddim", else ddpm for ddpm_eps and heun for flow objectives.
+    steps: DDPM/DDIM respacing ("250", "ddim50"; default "250"), or the number of ODE steps of euler / heun
+        ("50"; default "50"; Heun evaluates the model 2·steps − 1 times).
+    cfg_scale: classifier-free guidance scale (1: none; default 1.5).
+    guidance_interval: [t_min, t_max] of flow time (0 noise, 1 data) where guidance applies (JiT), outside
+        it the plain conditional output; None: everywhere. Flow samplers only.
+    ddim_eta: DDIM's η (default 0: deterministic).
+    guidance_channels: guide only the first k channels (3: the reference DiT's released sampler); None: all.
+    """
+
+    sampler: Literal["ddpm", "ddim", "euler", "heun"] | None = None
+    steps: str | None = None
+    cfg_scale: float | None = None
+    guidance_interval: list[float] | None = None
+    ddim_eta: float | None = None
+    guidance_channels: int | None = None
+
+    def over(self, base: SamplingSpec) -> SamplingSpec:
+        """This spec's set fields over ``base``'s."""
+        return SamplingSpec(**{f.name: _first(getattr(self, f.name), getattr(base, f.name)) for f in fields(self)})
+
+    def resolved(self, objective: str = "ddpm_eps") -> SamplingSpec:
+        """Every field set (defaults filled in for ``objective``); ValueError naming a field that does not fit it."""
+        flow = objective != "ddpm_eps"
+        sampler = self.sampler
+        if sampler is None:
+            ddim = self.steps is not None and self.steps.startswith("ddim")
+            sampler = "ddim" if ddim else ("heun" if flow else "ddpm")
+        if flow != (sampler in ODE_METHODS):
+            wanted = "euler or heun" if flow else "ddpm or ddim"
+            raise ValueError(f"sampler {sampler!r} does not sample objective {objective!r}: use {wanted}")
+        steps = self.steps if self.steps is not None else ("50" if flow else "250")
+        if flow and not (steps.isdigit() and int(steps) >= 1):
+            raise ValueError(f"sampler {sampler} takes steps as a number of ODE steps like '50', got {steps!r}")
+        interval = self.guidance_interval
+        if interval is not None:
+            if not flow:
+                raise ValueError("guidance_interval applies to the flow samplers (euler, heun); leave it null for ddpm/ddim")
+            if len(interval) != 2 or not 0 <= interval[0] <= interval[1] <= 1:
+                raise ValueError(f"guidance_interval must be [t_min, t_max] with 0 <= t_min <= t_max <= 1, got {interval}")
+        cfg_scale, eta = _first(self.cfg_scale, DEFAULT_CFG_SCALE), _first(self.ddim_eta, 0.0)
+        if cfg_scale < 0 or eta < 0:
+            raise ValueError(f"cfg_scale and ddim_eta must be >= 0, got {cfg_scale} and {eta}")
+        if self.guidance_channels is not None and self.guidance_channels < 1:
+            raise ValueError(f"guidance_channels must be >= 1 or null, got {self.guidance_channels}")
+        return SamplingSpec(sampler, steps, cfg_scale, interval, eta, self.guidance_channels)
+
+
+DEFAULT_CFG_SCALE = 1.5
+
+
+def _first(value, default):
+    return default if value is None else value
+
+
 @torch.no_grad()
 def generate(
     model: nn.Module,
-    diffusion: GaussianDiffusion,
+    process: GaussianDiffusion | FlowMatching,
+    spec: SamplingSpec,
     indices: Sequence[int],
     seed: int = 0,
-    cfg_scale: float = 1.0,
-    sampler: str = "ddpm",
-    eta: float = 0.0,
-    clip_denoised: bool = False,
-    guidance_channels: int | None = None,
     labels: torch.Tensor | None = None,
+    clip_denoised: bool = False,
     device: torch.device | str = "cpu",
     batch_size: int = 64,
     autocast: bool = False,
@@ -138,7 +201,9 @@ def generate(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Samples number ``indices`` of the run seeded ``seed``: ((N, C, H, W) float32 model-space samples, (N,) labels).
 
-    Labels are drawn per index from the seed unless given. ``autocast`` runs the model in bf16.
+    ``process``: the (respaced) Gaussian diffusion for ddpm / ddim, the flow for euler / heun; ``spec``
+    resolved (:meth:`SamplingSpec.resolved`). Labels are drawn per index from the seed unless given.
+    ``clip_denoised``: clip DDPM/DDIM's x̂_0 to [-1, 1] (pixel space). ``autocast`` runs the model in bf16.
     """
     model = model.eval().to(device)
     indices = list(indices)
@@ -149,8 +214,13 @@ def generate(
     for lo in range(0, len(indices), batch_size):
         chunk = indices[lo : lo + batch_size]
         y = labels[lo : lo + batch_size].to(device)
-        fn = guided(model, y, cfg_scale, guidance_channels)
         streams = NoiseStreams([sample_seed(seed, i) for i in chunk])
         with torch.autocast(torch.device(device).type, dtype=torch.bfloat16) if autocast else nullcontext():
-            out.append(sample_loop(fn, diffusion, streams, shape, device, sampler, eta, clip_denoised, progress).cpu())
+            if isinstance(process, FlowMatching):
+                fn = guided_velocity(model, process, y, spec.cfg_scale, spec.guidance_interval, spec.guidance_channels)
+                x = ode_sample(fn, streams.randn(shape, device), int(spec.steps), spec.sampler)
+            else:
+                fn = guided(model, y, spec.cfg_scale, spec.guidance_channels)
+                x = sample_loop(fn, process, streams, shape, device, spec.sampler, spec.ddim_eta, clip_denoised, progress)
+        out.append(x.float().cpu())
     return torch.cat(out), labels.cpu()

