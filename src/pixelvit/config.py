@@ -225,6 +225,8 @@ class TaskSchema:
     validate: the task's checks, run after the generic ones (raise :class:`ConfigError`).
     stages, context_parallel: whether the task implements ``train.stages`` / ``train.context_parallel``
         (another task's config that sets one is an error).
+    upgrade: rewrites the task's raw sections as an earlier version wrote them (renamed keys) into today's
+        form, so that run directories and checkpoints of that version still load and resume.
     """
 
     name: str
@@ -234,6 +236,7 @@ class TaskSchema:
     validate: Callable[[Config], None] | None = None
     stages: bool = False
     context_parallel: bool = False
+    upgrade: Callable[[dict[str, Any]], dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True)
@@ -434,6 +437,8 @@ def parse_config(raw: Any, strict: bool = True) -> Config:
                 f"The {schema.model_family} family reads: {', '.join('model.' + f for f in schema.model_fields)}"
             )
         raw["model"] = {k: v for k, v in model.items() if k not in ignored}
+    if schema.upgrade is not None:
+        raw = schema.upgrade(raw)
     sections = {key: convert(cls, raw.pop(key, None), key) for key, cls in schema.sections.items()}
     evals = raw.pop("evals", None) or []
     if not isinstance(evals, list):

@@ -149,3 +149,26 @@ def test_flow_in_latent_space_at_patch_1(tmp_path):
     args = ["train", "configs/dit/dit_l1_flow_v_400ep.yaml", *TINY, *data, f"run_dir={run_dir}"]
     assert main([args[0], str(CONFIGS[0].parent / "dit_l1_flow_v_400ep.yaml"), *args[2:]]) == 0
     assert main(["eval", str(run_dir), "--device", "cpu", "--batch-size", "4"]) == 0
+
+
+def test_a_config_saved_before_the_sampling_spec_still_loads_and_resumes():
+    """Run directories of earlier versions wrote the sampler options flat in ``diffusion`` (and every default):
+    they load with the options moved into ``diffusion.sampling``, and resuming sees no change of config."""
+    from pixelvit.config import parse_config
+    from pixelvit.diffusion.samplers import SamplingSpec
+    from pixelvit.engine.run_dir import config_changes
+
+    base = ["task=diffusion", "model.name=dit_s/1"]
+    cfg = load_config(None, [*base, "diffusion.sampling.sampler=ddim", "diffusion.sampling.steps=ddim25",
+                             "diffusion.sampling.cfg_scale=2.0"])  # fmt: skip
+    old = cfg.to_dict()
+    for key in ("objective", "time_sampling", "p_mean", "p_std", "t_eps", "sampling"):
+        del old["diffusion"][key]
+    old["diffusion"].update(learn_sigma=True, sampler="ddim", sample_steps="ddim25", cfg_scale=2.0, ddim_eta=0.0,
+                            guidance_channels=None)  # fmt: skip
+    loaded = parse_config(old, strict=False)
+    assert loaded.diffusion.sampling == SamplingSpec(sampler="ddim", steps="ddim25", cfg_scale=2.0)
+    assert loaded.diffusion.learn_sigma is None and loaded.diffusion.objective == "ddpm_eps"
+    assert config_changes(old, cfg.to_dict()) == []
+    defaults = {**old, "diffusion": {**old["diffusion"], "sampler": "ddpm", "sample_steps": "250", "cfg_scale": 1.5}}
+    assert config_changes(defaults, load_config(None, base).to_dict()) == []

@@ -70,7 +70,11 @@ def test_a_staged_run_killed_in_either_stage_resumes_to_the_weights_of_an_uninte
     second = run(out, STAGES, "train.max_steps=11")  # resumes stage 0, finishes it, stops mid stage 1
     assert second["status"] == "reached train.max_steps=11 in stage 1" and second["step"] == 11
     assert [s["step"] for s in second["stages"]] == [8, 3]
-    assert "init_from" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "init_from" in printed and "fresh: head" in printed  # init_from leaves the head fresh, then the stage copies it
+    assert (
+        printed.index("fresh: head") < printed.index("then copied head from") and "(the previous stage's classifier)" in printed
+    )
     last = run(out, STAGES)  # stage 0 is skipped, stage 1 resumes at its step 3
     assert last["status"] == "finished" and last["step"] == 16
     assert "stage 0 (/2): finished earlier" in capsys.readouterr().out

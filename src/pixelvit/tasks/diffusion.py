@@ -82,6 +82,29 @@ class DiffusionConfig:
     sampling: SamplingSpec = field(default_factory=SamplingSpec)
 
 
+# diffusion.<key> of pixelvit before the sampling spec -> diffusion.sampling.<key>
+FLAT_SAMPLING_KEYS = {"sampler": "sampler", "sample_steps": "steps", "cfg_scale": "cfg_scale", "ddim_eta": "ddim_eta",
+                      "guidance_channels": "guidance_channels"}  # fmt: skip
+FLAT_SAMPLING_DEFAULTS = {"sampler": "ddpm", "sample_steps": "250", "cfg_scale": 1.5, "ddim_eta": 0.0, "guidance_channels": None}
+
+
+def upgrade_sections(raw: dict[str, Any]) -> dict[str, Any]:
+    """A config as earlier versions wrote it -> today's: the flat sampler keys move into ``diffusion.sampling``,
+    and ``learn_sigma: true`` of a config without an objective (then always DDPM) becomes null (the same model)."""
+    d = raw.get("diffusion")
+    if not isinstance(d, dict) or "objective" in d or not any(k in d for k in FLAT_SAMPLING_KEYS):
+        return raw
+    d = dict(d)
+    sampling = dict(d["sampling"]) if isinstance(d.get("sampling"), dict) else {}
+    for old, new in FLAT_SAMPLING_KEYS.items():
+        if old in d and d[old] != FLAT_SAMPLING_DEFAULTS[old]:  # a default then is today's default (None) too
+            sampling.setdefault(new, d[old])
+        d.pop(old, None)
+    if d.get("learn_sigma") is True:
+        d["learn_sigma"] = None
+    return {**raw, "diffusion": {**d, "sampling": sampling}}
+
+
 def learns_sigma(d: DiffusionConfig) -> bool:
     """Whether the DiT outputs the variance channels: diffusion.learn_sigma, by default only under ddpm_eps."""
     return d.objective == "ddpm_eps" if d.learn_sigma is None else d.learn_sigma
@@ -279,6 +302,6 @@ register_task(
     TaskEntry("diffusion", DiffusionTask, evaluation, architecture="dit"),
     TaskSchema(
         "diffusion", sections={"diffusion": DiffusionConfig}, model_fields=DIT_MODEL_FIELDS, model_family="dit",
-        validate=validate_diffusion,
+        validate=validate_diffusion, upgrade=upgrade_sections,
     ),
 )  # fmt: skip

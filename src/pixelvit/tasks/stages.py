@@ -74,6 +74,8 @@ def carry_classifier(model_dir: Path) -> Callable[[Task], None]:
         own = task.model.state_dict()
         head = {k: v for k, v in state.items() if k.startswith(FRESH_PREFIXES) and k in own and v.shape == own[k].shape}
         task.model.load_state_dict(head, strict=False)
+        copied = ", ".join(sorted({k.split(".")[0] for k in head})) or "nothing (no matching shapes)"
+        log.info(f"then copied {copied} from {model_dir} (the previous stage's classifier), over the fresh one")
 
     return prepare
 
