@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from pixelvit.config import ConfigError, load_config
-from pixelvit.tasks.sources import OWN, SOURCES, check_deviations, differences
+from pixelvit.tasks.sources import OWN, SOURCES, check_deviations, config_value, differences
 
 CONFIGS = sorted((Path(__file__).parents[1] / "configs").rglob("*.yaml"))
 IMAGENET_B1 = Path(__file__).parents[1] / "configs" / "imagenet" / "vit_b1.yaml"
@@ -44,3 +44,22 @@ def test_unknown_source_is_named():
     with pytest.raises(ConfigError):
         load_config(IMAGENET_B1, ["paper.deviations=oops"])
     assert "not a known recipe source" in check_deviations(load_config(IMAGENET_B1, ["paper.source=deit"]))[0]
+
+
+def test_every_key_of_a_source_is_a_setting_of_a_config_that_cites_it():
+    # a key no config has (a renamed or moved setting: diffusion.cfg_scale -> diffusion.sampling.cfg_scale) would be
+    # skipped by differences() in silence, and the configs no longer held to that value
+    cfgs = [load_config(path) for path in CONFIGS]
+    for name, source in SOURCES.items():
+        citing = [cfg for cfg in cfgs if cfg.paper.source == name]
+        assert citing, f"no config cites {name}"
+        keys = {*source.values, *(k for over in source.by_size.values() for k in over)}
+
+        def present(cfg, key):
+            try:
+                config_value(cfg, key)
+            except KeyError:
+                return False
+            return True
+
+        assert [k for k in sorted(keys) if not any(present(cfg, k) for cfg in citing)] == [], name

@@ -22,8 +22,11 @@ def test_dry_run_prints_the_full_recipe_of_every_config(path, tmp_path, monkeypa
     out = capsys.readouterr().out
     for section in SECTIONS:
         assert section in out, section
-    if load_config(path).data.name != "digits":
+    cfg = load_config(path)
+    if cfg.data.name != "digits":
         assert "DATA MISSING" in out
+    if cfg.task == "diffusion":  # the objective and the sampling spec resolved for it
+        assert f"objective {cfg.diffusion.objective}:" in out and "sampling (diffusion.sampling, resolved):" in out
     assert "UNDECLARED" not in out and not (tmp_path / "runs").exists()  # nothing trained, no run dir
 
 

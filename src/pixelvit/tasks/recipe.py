@@ -2,12 +2,12 @@
 
 :func:`resolve_recipe` builds everything a run needs except the data loader and the training: the
 resolved config, the effective batch and learning rate with its formula, warmup and total steps, the lr
-at milestones, the augmentation pipeline in order with its parameters, the optimizer's parameter groups
-and layer-decay scales, the FLOPs per image and per run, a GPU-hours estimate, the paper's numbers and
-the declared deviations from the cited recipe. The model is built on PyTorch's meta device (no memory,
-no weights) and its FLOPs counted there on one image (``torch.utils.flop_counter``), so a ViT-L costs
-about a second. The data are looked up, not loaded into training: a missing dataset is reported, and
-the step counts then use the dataset's published size.
+at milestones, the augmentation pipeline in order with its parameters, a diffusion config's objective
+and resolved sampling spec, the optimizer's parameter groups and layer-decay scales, the FLOPs per image
+and per run, a GPU-hours estimate, the paper's numbers and the declared deviations from the cited recipe.
+The model is built on PyTorch's meta device (no memory, no weights) and its FLOPs counted there on one
+image (``torch.utils.flop_counter``), so a ViT-L costs about a second. The data are looked up, not loaded
+into training: a missing dataset is reported, and the step counts then use the dataset's published size.
 
 Cost model (stated in every printout): a training step costs 3x the forward FLOPs (backward = 2x
 forward), evaluation 1x on the eval split every ``train.eval_every`` epochs; GPU-hours = FLOPs /
@@ -109,7 +109,8 @@ def _meta_model(cfg: Config) -> tuple[nn.Module, tuple[Any, ...]]:
             latent = cfg.diffusion.space == "latent"
             shape = (4, h // 8, w // 8) if latent else (spec.channels, h, w)
             model = build_dit(cfg, shape, cfg.diffusion.num_classes or classes)
-            t = torch.zeros(1, dtype=torch.long)
+            flow = cfg.diffusion.objective != "ddpm_eps"  # flow time in [0, 1]; DDPM an integer step
+            t = torch.zeros(1) if flow else torch.zeros(1, dtype=torch.long)
             return model, (torch.zeros(1, *shape), t, torch.zeros(1, dtype=torch.long))
     raise ConfigError(f"--dry-run knows tasks classify, mae, depth and diffusion, not {cfg.task}")
 
@@ -195,6 +196,39 @@ def _augment_lines(cfg: Config) -> list[str]:
     return [f"{i}. {line}" for i, line in enumerate(lines, 1)]
 
 
+def _diffusion_lines(cfg: Config) -> list[str]:
+    """A diffusion config's objective and its resolved sampling spec (``diffusion.sampling`` with the defaults
+    filled in for the objective: what ``pixelvit sample`` and the fid evaluator use unless told otherwise)."""
+    from ..diffusion.respace import space_timesteps
+    from .diffusion import learns_sigma, resolve_sampling
+
+    d = cfg.diffusion
+    if d.objective == "ddpm_eps":
+        loss = "ε-MSE + the variational bound of the learned variance" if learns_sigma(d) else "ε-MSE, fixed variance"
+        steps = f"{d.num_timesteps} {d.noise_schedule} steps"
+        lines = [f"objective ddpm_eps: ε-prediction, {steps}, t uniform over the steps; loss {loss}"]
+    else:
+        law = ("uniform on [0, 1]" if d.time_sampling == "uniform"
+               else f"logit-normal: sigmoid({d.p_mean:g} + {d.p_std:g}·n), n ~ N(0, 1)")  # fmt: skip
+        what = ("velocity prediction, velocity MSE" if d.objective == "flow_v"
+                else f"x-prediction, velocity MSE (v = (x̂ − z_t) / max(1 − t, {d.t_eps:g}))")  # fmt: skip
+        lines = [f"objective {d.objective}: linear path z_t = t·x + (1 − t)·ε, {what}; t {law}"]
+    lines.append(f"class dropout {d.class_dropout:g} (the null class for guidance); learned sigma {learns_sigma(d)}")
+    spec = resolve_sampling(d)
+    if spec.sampler in ("ddpm", "ddim"):
+        evals = len(space_timesteps(d.num_timesteps, spec.steps))
+        steps = f"steps {spec.steps!r} ({evals} model evaluations)"
+    else:
+        n = int(spec.steps)
+        steps = f"{n} ODE steps ({2 * n - 1 if spec.sampler == 'heun' else n} model evaluations)"
+    interval = "everywhere" if spec.guidance_interval is None else f"for t in {list(spec.guidance_interval)}"
+    channels = "all channels" if spec.guidance_channels is None else f"the first {spec.guidance_channels} channels"
+    eta = f", ddim_eta {spec.ddim_eta:g}" if spec.sampler == "ddim" else ""
+    lines.append(f"sampling (diffusion.sampling, resolved): {spec.sampler}, {steps}, cfg_scale {spec.cfg_scale:g} "
+                 f"{interval} on {channels}{eta}")  # fmt: skip
+    return lines
+
+
 def _eval_line(cfg: Config) -> str:
     d = cfg.data
     if cfg.task == "diffusion":
@@ -253,6 +287,7 @@ def resolve_recipe(cfg: Config) -> dict[str, Any]:
         "warmup_steps": warmup, "total_steps": total, "schedule": schedule,
         "warmup_formula": "peak·s/W (starts at 0, MAE)" if o.warmup_from_zero else "peak·(s+1)/W",
         "augment": _augment_lines(cfg), "evaluation": _eval_line(cfg),
+        "diffusion": _diffusion_lines(cfg) if cfg.task == "diffusion" else [],
         "param_groups": groups, "parameters": params,
         "flops": {"forward_per_image": forward, "train_per_image": 3 * forward, "train_run": train_flops, "eval_run": eval_flops},
         "gpu_hours": gpu_hours, "utilisation": UTILISATION, "precision": "TF32" if fp32 else "bf16",
@@ -281,6 +316,8 @@ def format_recipe(r: dict[str, Any]) -> str:
             f"{r['warmup_steps']:,} steps, {r['warmup_formula']}"]  # fmt: skip
     out += [f"  step {s:>9,}: lr {v:.4g}" for s, v in r["schedule"]]
     out += ["", "== augmentation (training, in order) ==", *r["augment"], r["evaluation"]]
+    if r["diffusion"]:
+        out += ["", "== diffusion ==", *r["diffusion"]]
     out += ["", "== parameter groups ==", f"{r['parameters']:,} parameters", *r["param_groups"]]
     f = r["flops"]
     out += ["", "== cost ==",

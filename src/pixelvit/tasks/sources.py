@@ -10,8 +10,9 @@ Values are as a config writes them (``None`` for "the source has no such setting
 clipping). ``"full"`` for ``data.source_size``: crops are cut from the full-resolution decoded image.
 Where the sources are read: MAE paper Table 11 (supervised ViT from scratch), facebookresearch/mae
 ``PRETRAIN.md`` / ``FINETUNE.md`` / ``main_pretrain.py`` / ``main_finetune.py`` (timm 0.3.2/0.4.5 of its
-pin), facebookresearch/DiT ``train.py`` / ``sample_ddp.py``, and the third-party CIFAR-100 reproduction
-``cheeyeo/ML_2024`` ``transformers/pit_train.py``. docs/paper.md says which paper row uses which.
+pin), facebookresearch/DiT ``train.py`` / ``sample_ddp.py``, willisma/SiT ``train.py`` / ``models.py`` /
+``sample_ddp.py``, JiT as recalled (not verified; two forks of its code agree), and the third-party CIFAR-100
+reproduction ``cheeyeo/ML_2024`` ``transformers/pit_train.py``. docs/paper.md says which paper row uses which.
 """
 
 from __future__ import annotations
@@ -91,10 +92,35 @@ _DIT_TRAIN = {
     "optim.lr": 1e-4, "optim.min_lr": 1e-4, "optim.schedule": "constant", "optim.weight_decay": 0.0,
     "optim.betas": [0.9, 0.999], "optim.warmup_epochs": 0, "optim.clip_grad": None, "train.batch_size": 256,
     "train.accum_steps": 1, "train.epochs": 1400, "train.ema_decay": 0.9999, "train.precision": "fp32",
-    "augment.hflip": 0.5, "diffusion.num_timesteps": 1000, "diffusion.learn_sigma": True,
-    "diffusion.class_dropout": 0.1, "diffusion.latent_scale": 0.18215, "diffusion.vae": "sd-vae-ft-ema",
-    "diffusion.guidance_channels": 3, "diffusion.sampler": "ddpm", "diffusion.sample_steps": "250",
-    "diffusion.cfg_scale": 1.5,
+    "augment.hflip": 0.5, "diffusion.space": "latent", "diffusion.objective": "ddpm_eps", "diffusion.num_timesteps": 1000,
+    "diffusion.learn_sigma": True, "diffusion.class_dropout": 0.1, "diffusion.latent_scale": 0.18215,
+    "diffusion.vae": "sd-vae-ft-ema", "diffusion.sampling.sampler": "ddpm", "diffusion.sampling.steps": "250",
+    "diffusion.sampling.cfg_scale": 1.5, "diffusion.sampling.guidance_interval": None,
+    "diffusion.sampling.guidance_channels": 3,
+}  # fmt: skip
+
+# SiT's sampler (sample.py / sample_ddp.py ODE mode) is torchdiffeq's adaptive dopri5, which this toolkit does not
+# offer: "dopri5" is not one of diffusion.sampling.sampler's values, so a config declares heun (or euler) instead.
+_SIT_TRAIN = {
+    "optim.lr": 1e-4, "optim.min_lr": 1e-4, "optim.schedule": "constant", "optim.weight_decay": 0.0,
+    "optim.betas": [0.9, 0.999], "optim.warmup_epochs": 0, "optim.clip_grad": None, "train.batch_size": 256,
+    "train.accum_steps": 1, "train.epochs": 1400, "train.ema_decay": 0.9999, "train.precision": "fp32",
+    "augment.hflip": 0.5, "diffusion.space": "latent", "diffusion.objective": "flow_v",
+    "diffusion.time_sampling": "uniform", "diffusion.learn_sigma": True, "diffusion.class_dropout": 0.1,
+    "diffusion.latent_scale": 0.18215, "diffusion.vae": "sd-vae-ft-ema", "diffusion.sampling.sampler": "dopri5",
+    "diffusion.sampling.steps": None, "diffusion.sampling.cfg_scale": 1.5, "diffusion.sampling.guidance_interval": None,
+    "diffusion.sampling.guidance_channels": 3,
+}  # fmt: skip
+
+_JIT_TRAIN = {
+    "optim.lr": None, "optim.blr": 5e-5, "optim.schedule": "constant", "optim.weight_decay": 0.0,
+    "optim.betas": [0.9, 0.95], "optim.warmup_epochs": 5, "optim.warmup_from_zero": True, "optim.clip_grad": None,
+    "train.batch_size": 1024, "train.accum_steps": 1, "train.epochs": 600, "train.ema_decay": 0.9999,
+    "train.precision": "bf16", "augment.hflip": 0.5, "diffusion.space": "pixel", "diffusion.objective": "flow_x",
+    "diffusion.time_sampling": "logit_normal", "diffusion.p_mean": -0.8, "diffusion.p_std": 0.8, "diffusion.t_eps": 0.05,
+    "diffusion.class_dropout": 0.1, "diffusion.sampling.sampler": "heun", "diffusion.sampling.steps": "50",
+    "diffusion.sampling.cfg_scale": 2.9, "diffusion.sampling.guidance_interval": [0.1, 1.0],
+    "diffusion.sampling.guidance_channels": None,
 }  # fmt: skip
 
 SOURCES: dict[str, RecipeSource] = {
@@ -134,10 +160,34 @@ SOURCES: dict[str, RecipeSource] = {
         RecipeSource(
             "dit_train",
             "facebookresearch/DiT train.py (AdamW lr 1e-4 constant, wd 0, batch 256, EMA 0.9999, 1400 epochs default, "
-            "sd-vae-ft-ema latents x 0.18215, flips, fp32/TF32, no clipping) and sample_ddp.py (cfg 1.5 on 3 channels, "
-            "250 DDPM steps)",
+            "sd-vae-ft-ema latents x 0.18215, flips, fp32/TF32, no clipping; DDPM with 1000 linear steps, learned sigma) "
+            "and sample_ddp.py (cfg 1.5 on 3 channels, 250 DDPM steps)",
             _DIT_TRAIN,
             lr_convention="absolute",
+        ),
+        RecipeSource(
+            "sit_train",
+            "willisma/SiT train.py and train_utils.py defaults (linear path, velocity prediction, plain velocity MSE, t "
+            "uniform on [0, 1] (train_eps unused for linear + velocity), AdamW lr 1e-4 constant, wd 0, default betas, "
+            "batch 256, EMA 0.9999, 1400 epochs, sd-vae-ft-ema latents x 0.18215, flips, fp32/TF32, no clipping; "
+            "models.py: class dropout 0.1, learn_sigma=True with the variance half dropped in forward, guidance on "
+            "the first 3 channels in forward_with_cfg); sampling: sample_ddp.py's ODE default dopri5 (adaptive, "
+            "atol 1e-6, rtol 1e-3); cfg 1.5 is the SiT paper's FID setting (recalled; the scripts default to 1.0 "
+            "(sample_ddp.py) and 4.0 (sample.py))",
+            _SIT_TRAIN,
+            lr_convention="absolute",
+        ),
+        RecipeSource(
+            "jit_train",
+            "JiT (Li & He 2025, arXiv 2511.13720), pixel space: recipe as RECALLED, NOT VERIFIED against the official "
+            "LTH14/JiT (not readable here). Third-party forks of it agree (char0n-yfy/JiT main_jit.py / denoiser.py / "
+            "engine_jit.py defaults, yashbelhe/jitmask README's JiT-B/16 command, both read for this table): "
+            "x-prediction with the velocity loss, logit-normal t (P_mean -0.8, P_std 0.8), t_eps 0.05, noise scale 1.0 "
+            "at 256 px, AdamW blr 5e-5 (lr = blr x batch / 256), betas (0.9, 0.95), wd 0, 5 warmup epochs from 0 then "
+            "constant, no clipping, EMA 0.9999, bf16 autocast, flips, batch 128 x 8 GPUs = 1024, 600 epochs, Heun 50 "
+            "steps (the last one Euler), cfg 2.9 on t in [0.1, 1.0] (the README's JiT-B/16 value: the scale is tuned "
+            "per model). Class dropout 0.1 is recalled only (the unconditional fork has none)",
+            _JIT_TRAIN,
         ),
     )
 }
