@@ -294,7 +294,8 @@ def test_the_resumable_changes_the_docs_list_are_the_ones_a_resume_accepts():
     pooled = [*TINY, "model.class_token=false", "model.global_pool=avg"]
     before = load_config(None, [*pooled, "run_dir=a"])
     after = load_config(None, [*pooled, "run_dir=b", "train.sdpa_backend=math", "train.context_parallel=2",
-                               "train.max_steps=5", "train.keep_checkpoints=4", "data.num_workers=1"])  # fmt: skip
+                               "train.max_steps=5", "train.keep_checkpoints=4", "data.num_workers=1",
+                               "paper.source=own", "paper.table=another", "paper.metrics={acc1: 1.0}"])  # fmt: skip
     assert config_changes(before.to_dict(), after.to_dict()) == []
     assert config_changes(before.to_dict(), load_config(None, [*pooled, "train.batch_size=16"]).to_dict()) == [
         "train.batch_size: 32 -> 16"

@@ -33,6 +33,8 @@ RESUMABLE_CHANGES = (
     "train.checkpoint_every_steps", "data.num_workers", "train.dist_timeout_s",
     "train.sdpa_backend", "train.context_parallel", "train.threads",  # how the step runs, not what it computes
     "paper.mismatch",  # what the overrides of this session change of the row's recipe (train.max_steps, say)
+    # the paper row a config cites describes the run, it changes nothing the run computes
+    "paper.table", "paper.metrics", "paper.recipe_source", "paper.source", "paper.deviations",
 )  # fmt: skip
 
 
