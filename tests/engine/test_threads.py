@@ -7,7 +7,7 @@ import torch
 
 from pixelvit.config import ConfigError, load_config
 from pixelvit.engine import threads as threads_module
-from pixelvit.engine.threads import cgroup_cpu_limit, decide_threads, free_cores
+from pixelvit.engine.threads import busy_cores, cgroup_cpu_limit, decide_threads, free_cores
 from pixelvit.tasks.training import train_from_config
 
 
@@ -40,6 +40,27 @@ def test_free_cores_counts_one_core_of_load_as_this_process():
     assert [free_cores(4, load) for load in (0.0, 1.0, 1.4, 1.6, 2.5, 3.6, 10.0)] == [4, 4, 4, 3, 2, 1, 1]
 
 
+def test_two_jobs_started_together_see_each_other_through_the_busy_cores():
+    """The load average lags a minute: a job started beside another sees load ~0, but the other's core busy."""
+    first = decide_threads("auto", None, current=2, cores=2, load=0.1, busy=0.0)
+    second = decide_threads("auto", None, current=2, cores=2, load=0.1, busy=1.0)
+    assert (first.threads, second.threads) == (2, 1)
+    assert second.reason == "1 of 2 cores free (load 0.1, 1.0 busy now)"
+    assert free_cores(8, 5.0, busy=2.0) == 4 and free_cores(8, 1.0, busy=2.6) == 5  # the larger of the two
+
+
+def test_busy_cores_reads_the_cpu_time_spent_while_it_sleeps(tmp_path, monkeypatch):
+    monkeypatch.setattr(threads_module.time, "sleep", lambda s: None)
+    assert busy_cores(0.0, tmp_path / "absent") is None
+    stat = tmp_path / "stat"
+    # user nice system idle iowait irq softirq steal: 600 of 1000 jiffies idle -> 40 % of the cores busy
+    samples = iter(["cpu 100 0 100 800 0 0 0 0\ncpu0 1 2 3 4\n", "cpu 300 0 300 1400 0 0 0 0\n"])
+    monkeypatch.setattr(threads_module.time, "sleep", lambda s: stat.write_text(next(samples)))
+    monkeypatch.setattr(threads_module.os, "cpu_count", lambda: 4)
+    stat.write_text(next(samples))
+    assert busy_cores(0.0, stat) == pytest.approx(0.4 * 4)
+
+
 @pytest.mark.parametrize(("text", "cores"), [("max 100000", None), ("200000 100000", 2.0), ("50000 100000", 0.5), ("junk", None)])
 def test_cgroup_quota(tmp_path, text, cores):
     path = tmp_path / "cpu.max"
@@ -66,6 +87,7 @@ def test_a_run_records_its_threads_restores_torchs_and_keeps_them_on_resume(tmp_
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.setattr(threads_module, "usable_cores", lambda: 2)
     monkeypatch.setattr(threads_module, "load_average", lambda: 3.0)  # a busy machine: one core free
+    monkeypatch.setattr(threads_module, "busy_cores", lambda: None)
     before = torch.get_num_threads()
     seen, real = [], torch.set_num_threads
     monkeypatch.setattr(torch, "set_num_threads", lambda n: (seen.append(n), real(n)))

@@ -2,7 +2,8 @@
 
 ``auto`` takes the cores that are actually free when the run starts: the cores this process may run
 on (affinity, and a cgroup CPU quota where one is set), less the load other processes put on them
-(1-minute load average), shared among the processes of this node under torchrun. On 2 cores, two
+(the larger of the 1-minute load average and the cores busy right now, sampled for a quarter of a
+second), shared among the processes of this node under torchrun. On 2 cores, two
 jobs that each spin 2 threads run many times slower than a fair share would (measured: 15x instead
 of 2x); with ``auto`` the second job takes what is left. ``OMP_NUM_THREADS``, when set, is the user's
 choice and wins over ``auto``. A number is used as given.
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -67,36 +69,72 @@ def load_average() -> float:
         return 0.0
 
 
-def free_cores(cores: int, load: float) -> int:
-    """Cores free of other work: ``cores`` less the load, of which up to one core is taken to be this process
-    itself (it has been loading data before training starts); at least one."""
-    return max(1, cores - round(max(0.0, load - 1.0)))
+def cpu_times(stat: Path = Path("/proc/stat")) -> tuple[int, int] | None:
+    """(idle, total) jiffies of all CPUs from ``/proc/stat`` (None where there is none)."""
+    try:
+        fields = [int(v) for v in stat.read_text().splitlines()[0].split()[1:]]
+    except (OSError, ValueError, IndexError):
+        return None
+    if len(fields) < 4:
+        return None
+    return fields[3] + (fields[4] if len(fields) > 4 else 0), sum(fields[:8])  # idle + iowait; user..steal
+
+
+def busy_cores(window_s: float = 0.25, stat: Path = Path("/proc/stat")) -> float | None:
+    """How many of the machine's cores other processes keep busy right now: the CPU time spent over
+    ``window_s`` while this process sleeps. The load average lags by a minute, so two jobs started together
+    would each see an idle machine; this sees the other one. None where ``/proc/stat`` is missing."""
+    before = cpu_times(stat)
+    time.sleep(window_s)
+    after = cpu_times(stat)
+    if before is None or after is None or after[1] <= before[1]:
+        return None
+    idle, total = after[0] - before[0], after[1] - before[1]
+    return (1.0 - idle / total) * (os.cpu_count() or 1)
+
+
+def free_cores(cores: int, load: float, busy: float | None = None) -> int:
+    """Cores free of other work: ``cores`` less the larger of the 1-minute ``load`` (of which up to one core is
+    taken to be this process itself: it has been loading data) and the cores other processes keep ``busy`` now;
+    at least one."""
+    others = max(0.0, load - 1.0, busy or 0.0)
+    return max(1, cores - round(others))
 
 
 def decide_threads(
-    requested: int | str, omp_num_threads: str | None, current: int, cores: int, load: float, local_processes: int = 1
+    requested: int | str,
+    omp_num_threads: str | None,
+    current: int,
+    cores: int,
+    load: float,
+    local_processes: int = 1,
+    busy: float | None = None,
 ) -> ThreadChoice:
     """The thread count for ``requested`` (``"auto"`` or a positive number).
 
     ``omp_num_threads``: the variable's value (None: unset); when set, ``auto`` keeps torch's ``current`` count
     (which torch took from it, or which the caller set since). ``cores``: usable cores; ``load``: 1-minute load
-    average; ``local_processes``: training processes on this node, which share the free cores.
+    average; ``busy``: cores other processes keep busy now (:func:`busy_cores`); ``local_processes``: training
+    processes on this node, which share the free cores.
     """
     if requested != "auto":
         return ThreadChoice(int(requested), "config", f"train.threads={requested}")
     if omp_num_threads:
         return ThreadChoice(current, "OMP_NUM_THREADS", f"OMP_NUM_THREADS={omp_num_threads} is set")
-    free = free_cores(cores, load)
+    free = free_cores(cores, load, busy)
     threads = max(1, free // max(1, local_processes))
     share = f", shared by {local_processes} processes" if local_processes > 1 else ""
-    return ThreadChoice(threads, "auto", f"{free} of {cores} cores free (load {load:.1f}){share}")
+    now = f", {busy:.1f} busy now" if busy is not None else ""
+    return ThreadChoice(threads, "auto", f"{free} of {cores} cores free (load {load:.1f}{now}){share}")
 
 
 def choose_threads(requested: int | str) -> ThreadChoice:
-    """:func:`decide_threads` for this process, this machine and this moment."""
+    """:func:`decide_threads` for this process, this machine and this moment (sampling the cores' use for a
+    quarter of a second only when ``auto`` has to decide)."""
     local = int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1)
     omp = os.environ.get("OMP_NUM_THREADS") or None
-    return decide_threads(requested, omp, torch.get_num_threads(), usable_cores(), load_average(), local)
+    busy = busy_cores() if requested == "auto" and omp is None else None
+    return decide_threads(requested, omp, torch.get_num_threads(), usable_cores(), load_average(), local, busy)
 
 
 @contextlib.contextmanager

@@ -50,10 +50,11 @@ def warn_before_training(cfg: Config, train_images: int) -> list[str]:
         return []
     steps_per_epoch = max(1, train_images // cfg.train.batch_size // cfg.train.accum_steps)
     on_gpu = cfg.train.device != "cpu" and torch.cuda.is_available()  # CPU threads then matter little
-    choice = choose_threads(cfg.train.threads)  # auto takes the free cores: only a count the user set can be too many
-    cores, load = usable_cores(), load_average()
-    free = free_cores(cores, load)
-    too_many = None if on_gpu or choice.source == "auto" else threads_warning(choice.threads, free, cores, load)
+    too_many = None
+    if not on_gpu and (cfg.train.threads != "auto" or os.environ.get("OMP_NUM_THREADS")):
+        # auto takes the free cores: only a count the user set (the config, or OMP_NUM_THREADS) can be too many
+        threads, cores, load = choose_threads(cfg.train.threads).threads, usable_cores(), load_average()
+        too_many = threads_warning(threads, free_cores(cores, load), cores, load)
     found = [warmup_warning(cfg, steps_per_epoch), too_many]
     found = [w for w in found if w]
     for w in found:
