@@ -9,12 +9,20 @@ from ..config import ConfigError
 CHECKPOINT_HELP = "a run directory, a model directory (config.json + model.safetensors) or a step_*.pt file"
 
 
-def parse_ints(text: str, what: str) -> list[int]:
+def parse_ints(text: str, what: str, example: str = "1,2,4") -> list[int]:
     """``"1,2,4"`` -> [1, 2, 4]; a ConfigError naming the option otherwise."""
     try:
         return [int(v) for v in text.split(",") if v.strip()]
     except ValueError:
-        raise ConfigError(f"{what} takes comma-separated integers like 1,2,4, got {text!r}") from None
+        raise ConfigError(f"{what} takes comma-separated integers like {example}, got {text!r}") from None
+
+
+def parse_floats(text: str, what: str, example: str = "0.5,0.25") -> list[float]:
+    """``"0.1,1.0"`` -> [0.1, 1.0]; a ConfigError naming the option otherwise."""
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ConfigError(f"{what} takes comma-separated numbers like {example}, got {text!r}") from None
 
 
 def add_data_args(p: argparse.ArgumentParser, device_default: str = "auto") -> None:

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..config import ConfigError
-from .arguments import parse_ints
+from .arguments import parse_floats, parse_ints
 
 DEFAULT_CASES = "vit_t/1@32:32,vit_s/1@32:2,vit_t/1@64:1"
 
@@ -49,10 +49,7 @@ def add_commands(sub) -> None:
 
 def parse_fractions(text: str) -> tuple[float, ...]:
     """ "0.5,0.25" -> (0.5, 0.25); each must be in (0, 1)."""
-    try:
-        values = tuple(float(v) for v in text.split(",") if v.strip())
-    except ValueError:
-        raise ConfigError(f"--token-keep takes comma-separated fractions, got {text!r}") from None
+    values = tuple(parse_floats(text, "--token-keep"))
     if any(not 0 < v < 1 for v in values):
         raise ConfigError(f"--token-keep: each fraction must be in (0, 1), got {text!r}")
     return values

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .arguments import add_overrides, parse_ints
+from .arguments import add_overrides, parse_floats, parse_ints
 
 
 def _add_prepare_latents(sub) -> None:
@@ -95,12 +95,9 @@ def sampling_spec(args: argparse.Namespace):
     """The SamplingSpec of the options given on the command line (None where left out)."""
     from ..diffusion.samplers import SamplingSpec
 
-    interval = None
-    if args.guidance_interval:
-        try:
-            interval = [float(v) for v in args.guidance_interval.split(",")]
-        except ValueError:
-            raise ValueError(f"--guidance-interval takes T_MIN,T_MAX like 0.1,1.0, got {args.guidance_interval!r}") from None
+    interval = (
+        parse_floats(args.guidance_interval, "--guidance-interval (T_MIN,T_MAX)", "0.1,1.0") if args.guidance_interval else None
+    )
     return SamplingSpec(
         sampler=args.sampler, steps=args.steps, cfg_scale=args.cfg_scale, guidance_interval=interval,
         ddim_eta=args.eta, guidance_channels=args.guidance_channels,
@@ -128,12 +125,7 @@ def cmd_prepare_latents(args: argparse.Namespace) -> int:
 def cmd_sample(args: argparse.Namespace) -> int:
     from ..generation.sample import SampleOptions, sample_checkpoint
 
-    classes = None
-    if args.classes:
-        try:
-            classes = [int(c) for c in args.classes.split(",")]
-        except ValueError:
-            raise ValueError(f"--classes takes comma-separated integers like 0,1,2, got {args.classes!r}") from None
+    classes = parse_ints(args.classes, "--classes", "0,1,2") if args.classes else None
     opts = SampleOptions(
         num=args.num, seed=args.seed, batch_size=args.batch_size, vae=args.vae, classes=classes,
         sampling=sampling_spec(args),
