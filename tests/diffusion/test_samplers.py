@@ -57,7 +57,8 @@ def test_samples_depend_only_on_seed_and_index_not_on_batching():
     full, labels = generate(model, diffusion, spec, range(5), seed=7, batch_size=5)
     part_a, labels_a = generate(model, diffusion, spec, [0, 1], seed=7, batch_size=2)
     part_b, labels_b = generate(model, diffusion, spec, [2, 3, 4], seed=7, batch_size=1)
-    torch.testing.assert_close(torch.cat([part_a, part_b]), full, atol=1e-5, rtol=1e-6)  # values reach ~150 unclipped
+    # float rounding of batch-size-dependent CPU kernels (seen: 1.5e-5 at OMP_NUM_THREADS=1); a batch leak is O(1)
+    torch.testing.assert_close(torch.cat([part_a, part_b]), full, atol=1e-4, rtol=1e-5)
     assert torch.equal(torch.cat([labels_a, labels_b]), labels)
     assert torch.equal(labels, sample_labels(7, range(5), 3))
     other, _ = generate(model, diffusion, spec, range(5), seed=8)
