@@ -2,8 +2,8 @@
 
 ``auto`` takes the cores that are actually free when the run starts: the cores this process may run
 on (affinity, and a cgroup CPU quota where one is set), less the load other processes put on them
-(the larger of the 1-minute load average and the cores busy right now, sampled for a quarter of a
-second), shared among the processes of this node under torchrun. On 2 cores, two
+(the cores busy right now, sampled for a quarter of a second; the 1-minute load average where that
+cannot be read), shared among the processes of this node under torchrun. On 2 cores, two
 jobs that each spin 2 threads run many times slower than a fair share would (measured: 15x instead
 of 2x); with ``auto`` the second job takes what is left. ``OMP_NUM_THREADS``, when set, is the user's
 choice and wins over ``auto``. A number is used as given.
@@ -94,11 +94,12 @@ def busy_cores(window_s: float = 0.25, stat: Path = Path("/proc/stat")) -> float
 
 
 def free_cores(cores: int, load: float, busy: float | None = None) -> int:
-    """Cores free of other work: ``cores`` less the larger of the 1-minute ``load`` (of which up to one core is
-    taken to be this process itself: it has been loading data) and the cores other processes keep ``busy`` now;
-    at least one."""
-    others = max(0.0, load - 1.0, busy or 0.0)
-    return max(1, cores - round(others))
+    """Cores free of other work: ``cores`` less the cores other processes keep ``busy`` now when that was
+    measured, else less the 1-minute ``load`` (of which up to one core is taken to be this process itself). The
+    load average also counts this process's own earlier runs (a demo or a study training one run after another),
+    the busy sample does not; at least one."""
+    others = busy if busy is not None else load - 1.0
+    return max(1, cores - round(max(0.0, others)))
 
 
 def decide_threads(
