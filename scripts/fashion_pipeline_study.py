@@ -1,8 +1,8 @@
 """The ImageNet pipeline question at small scale: crops from a low-resolution cache (enlarged) vs crops from
 the full-resolution image (reduced), and torchvision-strength vs cited-strength RandAugment, for /1 and /2.
 
-    .venv/bin/python scripts/fashion_pipeline_study.py [--seeds 0,1,2] [--epochs 30] [--root DIR] [--threads 2]
-        [--limit-train N] [--arms cache_tv,source_tv,cache_timm,source_timm] [--patches 1,2] [--out runs/studies]
+    .venv/bin/python scripts/fashion_pipeline_study.py [--seeds 0,1,2] [--epochs 30] [--warmup-epochs 2] [--root DIR]
+        [--threads 2] [--limit-train N] [--arms cache_tv,source_tv,cache_timm,source_timm] [--patches 1,2] [--out runs/studies]
 
 Fashion-MNIST (the full 60,000 training and 10,000 test images) plays ImageNet: its native 28×28 is the
 "full resolution" and the training size is 14×14, as the ImageNet rows train at 28 from images of ~400 px.
@@ -47,10 +47,11 @@ ARMS = {
 }
 
 
-def base_overrides(epochs: int, seed: int, root: str | None, limit_train: int | None) -> list[str]:
+def base_overrides(epochs: int, seed: int, root: str | None, limit_train: int | None, warmup_epochs: float = 2.0) -> list[str]:
     """The recipe on the full Fashion-MNIST at 14×14, with the crop and flip every arm shares."""
     keep = [o for o in FASHION_MNIST_14 if not o.startswith(("data.limit_", "train.epochs", "train.eval_every", "optim.warmup"))]
-    out = [*keep, f"train.epochs={epochs}", f"train.eval_every={epochs}", "optim.warmup_epochs=2", f"train.seed={seed}",
+    out = [*keep, f"train.epochs={epochs}", f"train.eval_every={epochs}", f"optim.warmup_epochs={warmup_epochs:g}",
+           f"train.seed={seed}",
            "train.progress=false", "augment.crop=rrc", "augment.crop_scale=[0.08,1.0]", "augment.hflip=0.5"]  # fmt: skip
     if root:
         out.append(f"data.root={root}")
@@ -63,6 +64,7 @@ def main(argv: list[str] | None = None) -> dict[str, list[float]]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--warmup-epochs", type=float, default=2.0, help="linear warm-up (default 2 epochs)")
     parser.add_argument("--root", help="Fashion-MNIST folder (default: the Debian package's, see data/fashion_mnist.py)")
     parser.add_argument("--limit-train", type=int, help="use the first N training images (smoke tests only)")
     parser.add_argument("--arms", default=",".join(ARMS))
@@ -87,7 +89,7 @@ def main(argv: list[str] | None = None) -> dict[str, list[float]]:
                     if not args.limit_train
                     else out / f"smoke_{arm}_p{patch}_s{seed}"
                 )
-                base = base_overrides(args.epochs, seed, args.root, args.limit_train)
+                base = base_overrides(args.epochs, seed, args.root, args.limit_train, args.warmup_epochs)
                 summary = train_variant(None, base, run_dir, [f"model.patch_size={patch}", *extra])
                 if summary["status"] != "finished":
                     raise RuntimeError(f"{run_dir}: {summary['status']}")

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The GPU check (BENCHMARKS.md): bench table on CUDA (fp32/bf16, eager/compiled, each SDPA backend), memory sweep to
-# 4,096 tokens, Fashion-MNIST /1 vs /2 (skipped with a message when the data is absent); under 8 minutes on one GPU.
+# 4,096 tokens, Fashion-MNIST /1 vs /2 and the fast recipe's time to accuracy (skipped when the data is absent), the FID
+# feature pass (skipped when default_1.pt is absent); under 10 minutes on one GPU.
 # Writes runs/gpu_check/gpu_check.md, one Markdown block to paste into BENCHMARKS.md.
 #   scripts/gpu_check.sh                 # on the GPU machine
 #   scripts/gpu_check.sh --dry           # tiny sizes on the CPU, a few seconds (what CI runs)

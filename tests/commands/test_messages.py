@@ -28,7 +28,7 @@ def test_eval_says_which_weights_model_split_and_images_and_reproduces_the_run(r
     out = capsys.readouterr().out.splitlines()[-5:]
     assert out[0] == f"weights: {run / 'final'} (raw, step 2, epoch 1)"
     assert out[1] == "model: vit/2 (embed_dim 16, depth 1, num_heads 2), 8x8 input, 16 tokens"
-    assert out[2] == "data: digits/test, 64 images (first 64), precision fp32"  # the run's data.limit_eval and precision
+    assert out[2].startswith("data: digits/test, 64 images (first 64), precision fp32; threads: ")  # the run's limit, precision
     assert out[3].startswith("acc1: ")
     assert out[4].startswith("the run reported: acc1: ")
     reported = json.loads((run / "summary.json").read_text())["reported"]

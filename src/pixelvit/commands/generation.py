@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .arguments import add_overrides, parse_floats, parse_ints
+from .arguments import add_overrides, add_threads_arg, parse_floats, parse_ints, use_threads
 
 
 def _add_prepare_latents(sub) -> None:
@@ -36,6 +36,7 @@ def _add_sample(sub) -> None:
     p.add_argument("--vae", help="VAE folder to decode latent-space samples (default: the run config's diffusion.vae)")
     p.add_argument("--out", required=True, help="output folder (samples.npz, grid.png, samples.json)")
     p.add_argument("--device", default="auto")
+    add_threads_arg(p)
     p.set_defaults(func=cmd_sample)
 
 
@@ -54,6 +55,7 @@ def _add_fid(sub) -> None:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--device", default="auto")
     p.add_argument("--json", help="also write the results to this JSON file")
+    add_threads_arg(p)
     p.set_defaults(func=cmd_fid)
 
     p = sub.add_parser(
@@ -130,9 +132,10 @@ def cmd_sample(args: argparse.Namespace) -> int:
         num=args.num, seed=args.seed, batch_size=args.batch_size, vae=args.vae, classes=classes,
         sampling=sampling_spec(args),
     )  # fmt: skip
+    threads = use_threads(args)
     info = sample_checkpoint(args.checkpoint, args.out, opts, args.device)
     what = f"{info['num']} samples ({info['sampler']}, steps {info['steps']}, cfg {info['cfg_scale']})"
-    print(f"{what}: {info['npz']}, {info['grid']}")
+    print(f"{what}: {info['npz']}, {info['grid']}; {threads}")
     return 0
 
 
@@ -143,6 +146,7 @@ def cmd_fid(args: argparse.Namespace) -> int:
     from ..metrics.sample_eval import evaluate_samples, format_metrics, require_batches
 
     require_batches(args.samples, args.reference)  # before the (slow) feature network loads
+    print(use_threads(args))
     net = load_feature_network(args.inception, args.inception_logits, args.features, str(resolve_device(args.device)))
     result = evaluate_samples(net, args.samples, args.reference, args.cache_dir, args.batch_size, progress=True)
     print(format_metrics(result))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .arguments import add_overrides
+from .arguments import add_overrides, add_threads_arg, use_threads
 
 EPILOG_TRAIN = """examples:
   pixelvit train configs/cifar100/vit_t1.yaml
@@ -58,6 +58,7 @@ def _add_eval(sub) -> None:
     p.add_argument("--limit", type=int, help="evaluate the first N images (0: all; default: the run's data.limit_eval)")
     p.add_argument("--precision", choices=["fp32", "bf16"], help="default: the precision the run evaluated in")
     p.add_argument("--batch-size", type=int, default=256, help="default 256")
+    add_threads_arg(p)
     p.add_argument("--device", default="auto", help="auto (default: cuda when available), cpu or cuda[:N]")
     p.set_defaults(func=cmd_eval)
 
@@ -117,6 +118,7 @@ WEIGHTS_KIND = {"ema": "EMA", "raw": "raw", "unknown": "raw or EMA: not recorded
 def cmd_eval(args: argparse.Namespace) -> int:
     from ..tasks.training import evaluate_checkpoint
 
+    threads = use_threads(args)
     about: dict = {}
     metrics = evaluate_checkpoint(
         args.checkpoint, data=args.data, root=args.root, split=args.split, batch_size=args.batch_size, device=args.device,
@@ -128,7 +130,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     print(f"weights: {weights.get('path', args.checkpoint)} ({WEIGHTS_KIND.get(weights.get('weights'), '?')}, {at})")
     print(f"model: {about['model']}, {h}x{w} input, {about['tokens']} tokens")
     limit = f"first {about['limit']}" if about["limit"] else "all"
-    print(f"data: {about['data']}/{about['split']}, {about['num_images']} images ({limit}), precision {about['precision']}")
+    images = f"{about['num_images']} images ({limit})"
+    print(f"data: {about['data']}/{about['split']}, {images}, precision {about['precision']}; {threads}")
     print("  ".join(f"{k}: {v:.3f}" for k, v in metrics.items()))
     if about.get("differs"):
         print("not the run's own setting, so the number may differ from its summary: " + "; ".join(about["differs"]))

@@ -110,16 +110,17 @@ def decide_threads(
     load: float,
     local_processes: int = 1,
     busy: float | None = None,
+    option: str = "train.threads",
 ) -> ThreadChoice:
     """The thread count for ``requested`` (``"auto"`` or a positive number).
 
     ``omp_num_threads``: the variable's value (None: unset); when set, ``auto`` keeps torch's ``current`` count
     (which torch took from it, or which the caller set since). ``cores``: usable cores; ``load``: 1-minute load
     average; ``busy``: cores other processes keep busy now (:func:`busy_cores`); ``local_processes``: training
-    processes on this node, which share the free cores.
+    processes on this node, which share the free cores; ``option``: the setting's name, for the reason.
     """
     if requested != "auto":
-        return ThreadChoice(int(requested), "config", f"train.threads={requested}")
+        return ThreadChoice(int(requested), "config", f"{option}={requested}")
     if omp_num_threads:
         return ThreadChoice(current, "OMP_NUM_THREADS", f"OMP_NUM_THREADS={omp_num_threads} is set")
     free = free_cores(cores, load, busy)
@@ -129,13 +130,13 @@ def decide_threads(
     return ThreadChoice(threads, "auto", f"{free} of {cores} cores free (load {load:.1f}{now}){share}")
 
 
-def choose_threads(requested: int | str) -> ThreadChoice:
+def choose_threads(requested: int | str, option: str = "train.threads") -> ThreadChoice:
     """:func:`decide_threads` for this process, this machine and this moment (sampling the cores' use for a
     quarter of a second only when ``auto`` has to decide)."""
     local = int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1)
     omp = os.environ.get("OMP_NUM_THREADS") or None
     busy = busy_cores() if requested == "auto" and omp is None else None
-    return decide_threads(requested, omp, torch.get_num_threads(), usable_cores(), load_average(), local, busy)
+    return decide_threads(requested, omp, torch.get_num_threads(), usable_cores(), load_average(), local, busy, option)
 
 
 @contextlib.contextmanager

