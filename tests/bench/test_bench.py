@@ -87,7 +87,7 @@ def test_gpu_check_dry_mode_runs_on_the_cpu_with_fashion_mnist_patch_1_and_2(tmp
     assert re.search(r"\| train.precision=auto, model.token_keep=0.25 \| 2 \| (fp32|bf16) \|", tta)
     fid = text.split("FID feature pass")[1].splitlines()
     assert [line.split(" | ")[0] for line in fid if line.startswith("| stored") or line.startswith("| folded")] == [
-        "| stored@3", "| folded@3", "| folded_cl@3"]  # fmt: skip
+        "| stored@3", "| folded@3", "| folded_cl@3", "| folded_bf16@3"]  # fmt: skip
 
 
 def test_gpu_check_skips_absent_fashion_mnist(tmp_path):

@@ -5,11 +5,13 @@ Two fixed sets of scikit-learn's digits (8×8 grey, the first and next N trainin
 sees 299×299 RGB, so the pass costs what it costs on any image size) go through each ``NAME@BATCH`` variant:
 ``stored`` (the TorchScript file as stored), ``folded`` (frozen, batch norms folded: the default of
 :class:`~pixelvit.metrics.features.InceptionFeatures`), each optionally ``_cl`` (channels_last inputs), and
-``folded_mkldnn`` (``torch.jit.optimize_for_inference``, oneDNN layouts, layer by layer).
+``folded_mkldnn`` (``torch.jit.optimize_for_inference``, oneDNN layouts, layer by layer) and ``folded_bf16``
+(under bf16 autocast: kept only if its FID is within 1e-3 of the stored network's).
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 import warnings
 
@@ -35,8 +37,8 @@ def measure(variant: str, inception: str, sets: tuple[np.ndarray, np.ndarray], d
     """img/s and FID of one ``NAME@BATCH`` variant."""
     name, batch = variant.split("@")
     fold, rest = name.split("_", 1) if "_" in name else (name, "")
-    if fold not in ("stored", "folded") or rest not in ("", "cl", "mkldnn"):
-        raise ValueError(f"unknown variant {name!r}: stored or folded, then nothing, _cl or _mkldnn")
+    if fold not in ("stored", "folded") or rest not in ("", "cl", "mkldnn", "bf16"):
+        raise ValueError(f"unknown variant {name!r}: stored or folded, then nothing, _cl, _mkldnn or _bf16")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         net = InceptionFeatures(inception, device=device, fold=fold == "folded")
@@ -47,10 +49,12 @@ def measure(variant: str, inception: str, sets: tuple[np.ndarray, np.ndarray], d
             raise ValueError("_mkldnn needs a folded (frozen) network: folded_mkldnn")
         net.layers = [(n, torch.jit.optimize_for_inference(layer)) for n, layer in net.layers]
         net.spatial_conv = torch.jit.optimize_for_inference(net.spatial_conv)
-    net(sets[0][: int(batch)])  # warm-up: first-call costs (TorchScript profiling, allocations)
-    start = time.perf_counter()
-    feats = [array_features(net, s, int(batch)).pool for s in sets]
-    seconds = time.perf_counter() - start
+    precision = torch.autocast(torch.device(device).type, torch.bfloat16) if rest == "bf16" else contextlib.nullcontext()
+    with precision:
+        net(sets[0][: int(batch)])  # warm-up: first-call costs (TorchScript profiling, allocations)
+        start = time.perf_counter()
+        feats = [array_features(net, s, int(batch)).pool for s in sets]
+        seconds = time.perf_counter() - start
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # fewer samples than feature dimensions: the same bias for every variant
         fid = frechet_distance(*feature_statistics(feats[0]), *feature_statistics(feats[1]))

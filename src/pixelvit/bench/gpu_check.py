@@ -137,7 +137,7 @@ def find_inception(path: str | Path | None) -> Path | None:
 def fid_throughput_row(inception: Path, plan: Plan, device: torch.device) -> str:
     """img/s of the FID feature pass, the stored TorchScript network against the folded one (the default)."""
     sets = digits_sets(plan.fid_images)
-    variants = [f"{v}@{plan.fid_batch}" for v in ("stored", "folded", "folded_cl")]
+    variants = [f"{v}@{plan.fid_batch}" for v in ("stored", "folded", "folded_cl", "folded_bf16")]
     return format_rows(compare([measure(v, str(inception), sets, str(device)) for v in variants]))
 
 
