@@ -16,8 +16,9 @@ Fashion-MNIST (the full 60,000 training and 10,000 test images) plays ImageNet: 
 Evaluation is the same for every arm: the test images resized to 14×14. The model is the recipe of
 ``pixelvit.tasks.recipes.FASHION_MNIST_14`` (ViT width 64, depth 4, 4 heads, average pooling, position
 embedding std 1.0), at patch 1 and 2, AdamW lr 2e-3, 2 warmup epochs, cosine, batch 64, fp32, horizontal
-flips 0.5. Seeds outermost. Prints a Markdown table of test Acc@1 (mean ± std over the seeds) and writes the
-raw summaries to OUT/fashion_pipeline/study_e<EPOCHS>.json; finished runs are reused when run again.
+flips 0.5 (``--warmup-epochs`` for short budgets). Seeds outermost. Prints a Markdown table of test Acc@1
+(mean ± std over the seeds) and writes the raw summaries to OUT/fashion_pipeline/study_e<EPOCHS>_p<PATCHES>.json
+(``study_e30_p1-2.json``); finished runs are reused when run again.
 
 The full study (4 arms × 2 patch sizes × 3 seeds × 30 epochs on 60,000 images) needs a quiet machine: about
 a day of a quiet 2-core CPU at the /1 speed measured here, far less on a GPU (``train.device=cuda``).
@@ -99,7 +100,8 @@ def main(argv: list[str] | None = None) -> dict[str, list[float]]:
     lines += [f"| {key} | {mean_std(acc)} | {len(acc)} |" for key, acc in accuracy.items()]
     print(f"\nFashion-MNIST at 14×14, {args.epochs} epochs, seeds {args.seeds}\n\n" + "\n".join(lines))
     out.mkdir(parents=True, exist_ok=True)
-    (out / f"study_e{args.epochs}.json").write_text(json.dumps({"args": vars(args), "results": results}, indent=2))
+    record = json.dumps({"args": vars(args), "results": results}, indent=2)
+    (out / f"study_e{args.epochs}_p{'-'.join(map(str, patches))}.json").write_text(record)
     return accuracy
 
 

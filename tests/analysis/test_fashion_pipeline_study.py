@@ -24,4 +24,4 @@ def test_study_runs_its_arms_and_reports_them(tmp_path):
     cache = yaml.safe_load((out / "fashion_pipeline" / "smoke_cache_tv_p2_s0" / "config.yaml").read_text())
     assert source["data"]["source_size"] == 28 and source["augment"]["randaugment"] == "rand-m9-mstd0.5-inc1"
     assert cache["data"]["source_size"] is None and cache["augment"]["randaugment_ops"] == 2
-    assert (out / "fashion_pipeline" / "study_e1.json").is_file()
+    assert (out / "fashion_pipeline" / "study_e1_p2.json").is_file()
