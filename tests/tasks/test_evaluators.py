@@ -54,7 +54,9 @@ def test_fid_during_training_equals_sample_then_fid(objective, steps, sampler, t
     (the evaluator's sampling spec sets only the steps; the sampler follows from them or the objective)."""
     features = tmp_path / "features"
     train_from_config(None, [*TINY_VIT, "train.epochs=1", f"run_dir={features}"])
-    fid = f"{{type: fid, every: 1, num_samples: 12, sampling: {{steps: '{steps}'}}, features: {features / 'final'}, seed: 3}}"
+    cache = tmp_path / "fid-cache"
+    fid = (f"{{type: fid, every: 1, num_samples: 12, sampling: {{steps: '{steps}'}}, features: {features / 'final'}, seed: 3, "
+           f"cache_dir: {cache}}}")  # fmt: skip
     run_dir = tmp_path / "dit"
     dit = [*TINY_DIT, f"diffusion.objective={objective}", "train.epochs=2"]
     summary = train_from_config(None, [*dit, f"evals=[{fid}]", f"run_dir={run_dir}"])
@@ -62,6 +64,7 @@ def test_fid_during_training_equals_sample_then_fid(objective, steps, sampler, t
     assert [r["epoch"] for r in logged] == [1, 2]
     assert {"fid/fid", "fid/precision", "fid/recall", "fid/sfid"} <= set(logged[-1])
     assert logged[-1]["fid/fid"] > 0 and summary["final"]["fid/fid"] == logged[-1]["fid/fid"]
+    assert [p.name.split("-")[:3] for p in cache.iterdir()] == [["digits", "test", "8x8"]]  # the split's statistics, once
     plain = train_from_config(None, [*dit, f"run_dir={tmp_path / 'plain'}"])
     assert plain["final"]["loss"] == summary["final"]["loss"]  # evaluating draws no training randomness
     trained, untouched = (load_file(str(d / "final" / "model.safetensors")) for d in (run_dir, tmp_path / "plain"))

@@ -29,7 +29,8 @@ DIT_OVERRIDES = [
 FEATURE_OVERRIDES = ["model.patch_size=2", "train.epochs=30", "train.eval_every=30"]
 # The evaluator during training: 360 samples (the test split's size), 25 DDIM steps, every 20 epochs.
 FID_DURING_TRAINING = (
-    "{{type: fid, every: 20, num_samples: 360, sampling: {{sampler: ddim, steps: ddim25}}, features: {features}}}"
+    "{{type: fid, every: 20, num_samples: 360, sampling: {{sampler: ddim, steps: ddim25}}, features: {features}, "
+    "cache_dir: {cache}}}"
 )
 
 
@@ -57,7 +58,7 @@ def run_dit_demo(out: Path, overrides: list[str] | tuple[str, ...] = ()) -> tupl
     if not (features_dir / "final" / "config.json").is_file():
         train_from_config(None, [*DIGITS, *FEATURE_OVERRIDES, f"run_dir={features_dir}"])
     dit_dir = out / "dit"
-    evals = "evals=[" + FID_DURING_TRAINING.format(features=features_dir / "final") + "]"
+    evals = "evals=[" + FID_DURING_TRAINING.format(features=features_dir / "final", cache=out / "fid-cache") + "]"
     summary = train_from_config(None, [*DIT_OVERRIDES, evals, f"run_dir={dit_dir}", *overrides])
     during = fid_during_training(dit_dir)
     ref = digits_npz("test", out / "digits_test.npz")

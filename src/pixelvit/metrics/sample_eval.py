@@ -11,9 +11,10 @@ it, when the network is Inception and the sizes agree.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -100,6 +101,18 @@ def feature_set_statistics(feats: Features) -> dict[str, np.ndarray]:
     return stats
 
 
+def _cached(cache: Path | None, compute: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """``compute()``'s statistics, read from ``cache`` when it exists and written there (atomically) when not."""
+    if cache is not None and cache.is_file():
+        with np.load(cache, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    stats = compute()
+    if cache is not None:
+        with atomic_path(cache) as tmp, open(tmp, "wb") as f:
+            np.savez(f, **stats)
+    return stats
+
+
 def reference_statistics(
     net: FeatureNet, ref_path: str | os.PathLike, cache_dir: str | os.PathLike | None = None, batch_size: int = 64, progress=False
 ) -> dict[str, np.ndarray]:
@@ -108,19 +121,30 @@ def reference_statistics(
     cache = None
     if cache_dir is not None:
         cache = Path(cache_dir) / f"{ref_path.stem}-{file_digest(ref_path)[:16]}-{net.fingerprint}.npz"
-        if cache.is_file():
-            with np.load(cache, allow_pickle=False) as z:
-                return {k: z[k] for k in z.files}
-    stats = feature_set_statistics(compute_features(net, ref_path, batch_size, progress))
-    if isinstance(net, InceptionFeatures):
-        with np.load(ref_path, allow_pickle=False) as z:
-            for key in ("mu", "sigma", "mu_s", "sigma_s"):
-                if key in z.files and key in stats and z[key].shape == stats[key].shape:
-                    stats[key] = z[key]  # ADM: the reference's own (whole training set) statistics
-    if cache is not None:
-        with atomic_path(cache) as tmp, open(tmp, "wb") as f:
-            np.savez(f, **stats)
-    return stats
+
+    def compute() -> dict[str, np.ndarray]:
+        stats = feature_set_statistics(compute_features(net, ref_path, batch_size, progress))
+        if isinstance(net, InceptionFeatures):
+            with np.load(ref_path, allow_pickle=False) as z:
+                for key in ("mu", "sigma", "mu_s", "sigma_s"):
+                    if key in z.files and key in stats and z[key].shape == stats[key].shape:
+                        stats[key] = z[key]  # ADM: the reference's own (whole training set) statistics
+        return stats
+
+    return _cached(cache, compute)
+
+
+def array_statistics(
+    net: FeatureNet, images: np.ndarray, name: str, cache_dir: str | os.PathLike | None = None, batch_size: int = 64
+) -> dict[str, np.ndarray]:
+    """:func:`feature_set_statistics` of uint8 (N, H, W, C) ``images`` (e.g. an evaluation split), cached in
+    ``cache_dir`` under ``name`` (say, dataset-split-HxW), the images' SHA-256 and the network's fingerprint: a
+    resumed run, or another run on the same split, reads them instead of running the network again."""
+    cache = None
+    if cache_dir is not None:
+        digest = hashlib.sha256(np.ascontiguousarray(images).data).hexdigest()[:16]
+        cache = Path(cache_dir).expanduser() / f"{name}-{digest}-{net.fingerprint}.npz"
+    return _cached(cache, lambda: feature_set_statistics(array_features(net, images, batch_size)))
 
 
 def score_samples(feats: Features, ref: dict[str, np.ndarray]) -> dict[str, float | int | None]:

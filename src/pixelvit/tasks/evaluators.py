@@ -42,6 +42,7 @@ class FIDOptions:
     sampling: SamplingSpec = field(default_factory=SamplingSpec)  # over the run's diffusion.sampling; see fid_sampling
     batch_size: int = 64
     seed: int = 0
+    cache_dir: str | None = "~/.cache/pixelvit/fid"  # the evaluation split's statistics, per split, size and network
 
 
 @dataclass
@@ -82,18 +83,21 @@ class FIDEvaluator(Evaluator):
         self.process = sampling_process(d, self.spec)
         _, arrays = load_split(cfg.data, cfg.data.eval_split, cfg.data.limit_eval)
         self.reference = to_rgb_nhwc(np.asarray(arrays.images))
+        h, w = self.reference.shape[1:3]
+        self.reference_name = f"{cfg.data.name}-{cfg.data.eval_split}-{h}x{w}"
         self.num_classes = d.num_classes or len(arrays.classes) or int(np.asarray(arrays.targets).max()) + 1
         self.ref_stats: dict[str, np.ndarray] | None = None
         self.net = None
 
     def _network(self, device: torch.device):
-        """The feature network, loaded once (with the reference statistics it gives)."""
+        """The feature network, loaded once (with the reference statistics it gives, cached in ``cache_dir``)."""
         from ..metrics.features import load_feature_network
-        from ..metrics.sample_eval import array_features, feature_set_statistics
+        from ..metrics.sample_eval import array_statistics
 
         if self.net is None:
-            self.net = load_feature_network(self.options.inception, None, self.options.features, str(device))
-            self.ref_stats = feature_set_statistics(array_features(self.net, self.reference, self.options.batch_size))
+            o = self.options
+            self.net = load_feature_network(o.inception, None, o.features, str(device))
+            self.ref_stats = array_statistics(self.net, self.reference, self.reference_name, o.cache_dir, o.batch_size)
         return self.net
 
     def __call__(self, model: nn.Module, device: torch.device, dist: DistInfo) -> dict[str, float]:
