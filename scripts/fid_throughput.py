@@ -8,13 +8,13 @@ Two fixed sets of ``--images`` images each (scikit-learn's digits, 8×8 grey, fi
 always sees 299×299 RGB, so the pass costs what it costs on any image size) go through each variant:
 
 - ``stored@B``: the TorchScript file as stored (``InceptionFeatures(fold=False)``), batches of B;
-- ``folded@B``: frozen, batch norms folded into the convolutions (the default, metrics/torchscript_fold.py);
-- ``stored_cl@B``, ``folded_cl@B``: the same with channels_last inputs;
+- ``folded@B``: frozen, batch norms folded into the convolutions (metrics/torchscript_fold.py);
+- ``stored_cl@B``, ``folded_cl@B``: the same with channels_last inputs (``folded_cl``: the default);
 - ``folded_mkldnn@B``: folded, then ``torch.jit.optimize_for_inference`` (oneDNN layouts) layer by layer.
 
 Prints a Markdown table: img/s over both sets (after one warm-up batch), the FID between the two sets and its
 relative difference from the first variant's (the bar: 1e-3), and the largest relative difference of the pool
-features. Writes OUT/fid_throughput.json. Generation commands use ``folded`` at batch 64.
+features. Writes OUT/fid_throughput.json. Generation commands use ``folded_cl`` at batch 64.
 """
 
 from __future__ import annotations

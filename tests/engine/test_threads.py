@@ -127,3 +127,37 @@ def test_eval_sample_and_fid_take_threads(monkeypatch):
         assert use_threads(parser.parse_args(["fid", "a.npz", "b.npz"])).startswith("threads: 1 (1 of 2 cores free")
     finally:
         torch.set_num_threads(before)
+
+
+def test_processes_deciding_together_split_the_free_cores(tmp_path, monkeypatch):
+    from pixelvit.engine.threads import PeerRegistry, choose_threads
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
+    monkeypatch.setattr(threads_module, "usable_cores", lambda: 2)
+    monkeypatch.setattr(threads_module, "busy_cores", lambda: 0.0)  # both sample an idle machine
+    folder = tmp_path / "registry"
+    other = PeerRegistry(folder, pid=1)  # pid 1 lives: a peer announcing it is deciding too
+    other.announce(0)
+    before = torch.get_num_threads()
+    try:
+        together = choose_threads("auto", registry=PeerRegistry(folder))
+        assert together.threads == 1 and "shared by 2 processes" in together.reason
+        assert (folder / str(__import__("os").getpid())).read_text() == "1"  # what this one took, for the next
+        other.announce(2)  # the peer decided a moment ago and took both cores: not yet visible as busy
+        assert choose_threads("auto", registry=PeerRegistry(folder)).threads == 1
+        other.withdraw()
+        assert choose_threads("auto", registry=PeerRegistry(folder)).threads == 2  # alone again
+        dead = PeerRegistry(folder, pid=2**22 + 12345)  # no such process: its file is ignored and removed
+        dead.announce(0)
+        assert choose_threads("auto", registry=PeerRegistry(folder)).threads == 2
+        assert not (folder / str(2**22 + 12345)).exists()
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_the_decision_with_peers():
+    assert decide_threads("auto", None, current=2, cores=2, load=0.0, busy=0.0, deciding_peers=1).threads == 1
+    assert decide_threads("auto", None, current=2, cores=16, load=0.0, busy=0.0, deciding_peers=3).threads == 4
+    assert decide_threads("auto", None, current=2, cores=16, load=0.0, busy=0.0, claimed=12).threads == 4
+    assert decide_threads("auto", None, current=2, cores=2, load=0.0, busy=0.0, claimed=2).threads == 1  # at least one

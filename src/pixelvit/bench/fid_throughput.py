@@ -3,8 +3,8 @@
 
 Two fixed sets of scikit-learn's digits (8×8 grey, the first and next N training images; the network always
 sees 299×299 RGB, so the pass costs what it costs on any image size) go through each ``NAME@BATCH`` variant:
-``stored`` (the TorchScript file as stored), ``folded`` (frozen, batch norms folded: the default of
-:class:`~pixelvit.metrics.features.InceptionFeatures`), each optionally ``_cl`` (channels_last inputs), and
+``stored`` (the TorchScript file as stored), ``folded`` (frozen, batch norms folded), each optionally ``_cl``
+(channels_last inputs; ``folded_cl`` is :class:`~pixelvit.metrics.features.InceptionFeatures`' default), and
 ``folded_mkldnn`` (``torch.jit.optimize_for_inference``, oneDNN layouts, layer by layer) and ``folded_bf16``
 (under bf16 autocast: kept only if its FID is within 1e-3 of the stored network's).
 """
@@ -42,8 +42,7 @@ def measure(variant: str, inception: str, sets: tuple[np.ndarray, np.ndarray], d
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         net = InceptionFeatures(inception, device=device, fold=fold == "folded")
-    if rest == "cl":
-        net.memory_format = torch.channels_last
+    net.memory_format = torch.channels_last if rest == "cl" else torch.contiguous_format
     if rest == "mkldnn":  # oneDNN layouts through torch.jit.optimize_for_inference, layer by layer
         if not fold == "folded":
             raise ValueError("_mkldnn needs a folded (frozen) network: folded_mkldnn")
