@@ -29,7 +29,7 @@ from pathlib import Path
 import torch
 
 from pixelvit.analysis.study import mean_std, train_variant
-from pixelvit.bench.time_to_accuracy import accuracy_within, time_to, training_curve
+from pixelvit.bench.time_to_accuracy import accuracy_within, batch_size_of, time_to, training_curve
 from pixelvit.commands.console import use_console
 from pixelvit.tasks.recipes import FASHION_MNIST_14, FAST_PIXELS
 
@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     torch.set_num_threads(args.threads)
     out = Path(args.out) / "time_to_accuracy"
     tag = f"_n{args.limit_train}" if args.limit_train else ""
-    batch = int(next(o for o in FASHION_MNIST_14 if o.startswith("train.batch_size=")).split("=")[1])
+    batch = batch_size_of(FASHION_MNIST_14)
     rows = []
     for seed in [int(s) for s in args.seeds.split(",")]:
         base = base_overrides(seed, args.root, args.limit_train)

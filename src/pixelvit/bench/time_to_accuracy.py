@@ -22,6 +22,13 @@ def training_curve(run_dir: str | Path, batch_size: int) -> list[tuple[float, fl
     return points
 
 
+def batch_size_of(overrides: list[str]) -> int:
+    """The training batch size a list of overrides sets (the last ``train.batch_size=``; 64, the default, where
+    none does)."""
+    sizes = [int(o.split("=", 1)[1]) for o in overrides if o.startswith("train.batch_size=")]
+    return sizes[-1] if sizes else 64
+
+
 def time_to(points: list[tuple[float, float]], target: float) -> float | None:
     """Training seconds at the first evaluation at or above ``target`` (None: never)."""
     return next((s for s, acc in points if acc >= target), None)

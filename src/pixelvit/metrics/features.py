@@ -129,7 +129,6 @@ class InceptionFeatures:
         layers = getattr(getattr(self.module, "net", None), "layers", None)
         self.layers = list(layers.named_children()) if layers is not None and hasattr(layers, "mixed_6") else None
         self.spatial_conv = layers.mixed_6.conv if self.layers is not None else None
-        self.fold = fold
         self.memory_format = torch.channels_last  # of the 299×299 input: faster, same features (scripts/fid_throughput.py)
         if fold:  # batch norms folded into the convolutions, layer by layer (metrics/torchscript_fold.py)
             if self.layers is not None:
